@@ -1,0 +1,13 @@
+module github.com/mxrelay/mxrelay/bench
+
+go 1.26.0
+
+replace github.com/mxrelay/mxrelay => ../
+
+require github.com/mxrelay/mxrelay v0.0.0
+
+require (
+	github.com/wneessen/go-mail v0.8.1 // indirect
+	golang.org/x/crypto v0.54.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+)
