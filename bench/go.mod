@@ -4,10 +4,13 @@ go 1.26.0
 
 replace github.com/mxrelay/mxrelay => ../
 
-require github.com/mxrelay/mxrelay v0.0.0
+require (
+	github.com/mxrelay/mxrelay v0.0.0
+	github.com/wneessen/go-mail v0.8.1
+)
 
 require (
-	github.com/wneessen/go-mail v0.8.1 // indirect
-	golang.org/x/crypto v0.54.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )

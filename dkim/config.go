@@ -1,0 +1,253 @@
+package dkim
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Canonicalization names a DKIM canonicalization algorithm (RFC 6376 §3.4).
+type Canonicalization string
+
+const (
+	// Relaxed tolerates the whitespace and header-folding changes that
+	// relays commonly make (RFC 6376 §3.4.2, §3.4.4). It is the default.
+	Relaxed Canonicalization = "relaxed"
+	// Simple tolerates almost no change (RFC 6376 §3.4.1, §3.4.3).
+	Simple Canonicalization = "simple"
+)
+
+// DefaultHeaders returns the header fields signed when Config.Headers is
+// nil: From, To, Cc, Subject, Date, Message-ID, Reply-To, In-Reply-To,
+// References, MIME-Version, Content-Type, Content-Transfer-Encoding,
+// List-Unsubscribe and List-Unsubscribe-Post. Each one present in the
+// message is signed as many times as it occurs. The slice is a fresh copy.
+func DefaultHeaders() []string { return append([]string(nil), defaultHeaders...) }
+
+// DefaultOversign returns the header fields oversigned when Config.Oversign
+// is nil: From, Subject, Date, To, Cc, Reply-To, List-Unsubscribe and
+// List-Unsubscribe-Post. They are listed in the signature's h= tag once
+// more than they occur in the message, so that a header field of that name
+// added after signing (a second From, a Cc that was not there) breaks the
+// signature (RFC 6376 §8.15). The slice is a fresh copy.
+func DefaultOversign() []string { return append([]string(nil), defaultOversign...) }
+
+var defaultHeaders = []string{
+	"From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To",
+	"In-Reply-To", "References", "MIME-Version", "Content-Type",
+	"Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post",
+}
+
+var defaultOversign = []string{
+	"From", "Subject", "Date", "To", "Cc", "Reply-To",
+	"List-Unsubscribe", "List-Unsubscribe-Post",
+}
+
+// Config describes one DKIM signature. A Signer made from several Configs
+// adds one DKIM-Signature header field per Config, in the order given.
+type Config struct {
+	// Domain is the signing domain (the d= tag), in ASCII: an
+	// internationalized domain must be given as A-labels ("xn--...").
+	// Required.
+	Domain string
+	// Selector names the key under Domain (the s= tag): receivers fetch it
+	// from the TXT record at Selector._domainkey.Domain. Required.
+	Selector string
+	// Key signs: a *rsa.PrivateKey of at least 1024 bits (2048 advised,
+	// RFC 8301) for rsa-sha256, or an ed25519.PrivateKey for ed25519-sha256
+	// (RFC 8463). Any crypto.Signer whose Public method returns a
+	// *rsa.PublicKey or an ed25519.PublicKey works, so the key may live in
+	// an HSM. Required.
+	Key crypto.Signer
+
+	// Identifier is the optional i= tag (the AUID), such as
+	// "@news.example.com"; its domain must be Domain or a subdomain of it,
+	// written in the same case.
+	// Empty → no i= tag.
+	Identifier string
+	// HeaderCanonicalization and BodyCanonicalization: "" → Relaxed.
+	HeaderCanonicalization Canonicalization
+	BodyCanonicalization   Canonicalization
+	// Headers lists the header fields to sign, each as many times as it
+	// occurs in the message. From is always signed, listed or not.
+	// nil → DefaultHeaders().
+	Headers []string
+	// Oversign lists the header fields to sign once more than they occur,
+	// so that none can be added after signing. Oversign only fields that
+	// nobody on the way should add. nil → DefaultOversign(); an empty non-nil
+	// slice → no oversigning.
+	Oversign []string
+	// Expiration, if positive, adds an x= tag this long after the signing
+	// time (rounded up to the next second); receivers then treat the
+	// signature as invalid after it. Zero → no x= tag. Values below one
+	// second are refused.
+	Expiration time.Duration
+}
+
+// signConfig is a checked Config.
+type signConfig struct {
+	Config
+	headers  []string        // names to sign, From first, no duplicates
+	oversign map[string]bool // lower-case names
+	extra    []string        // oversigned names not in headers, in order
+}
+
+func (c *Config) check() (*signConfig, error) {
+	if c.Domain == "" {
+		return nil, ErrNoDomain
+	}
+	if c.Selector == "" {
+		return nil, ErrNoSelector
+	}
+	if !validDomain(c.Domain) {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidDomain, c.Domain)
+	}
+	if !validDomain(c.Selector) {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidSelector, c.Selector)
+	}
+	if err := checkSigner(c.Key); err != nil {
+		return nil, err
+	}
+	if c.Identifier != "" {
+		// Compared case-sensitively, as go-msgauth's verifier does.
+		i := strings.LastIndexByte(c.Identifier, '@')
+		dom := c.Identifier[i+1:]
+		if i < 0 || strings.ContainsAny(c.Identifier, " \t\r\n;") ||
+			(dom != c.Domain && !strings.HasSuffix(dom, "."+c.Domain)) {
+			return nil, fmt.Errorf("%w: identifier %q is not in domain %q", ErrInvalidConfig, c.Identifier, c.Domain)
+		}
+	}
+	sc := &signConfig{Config: *c, oversign: map[string]bool{}}
+	for _, p := range []*Canonicalization{&sc.HeaderCanonicalization, &sc.BodyCanonicalization} {
+		switch *p {
+		case "":
+			*p = Relaxed
+		case Relaxed, Simple:
+		default:
+			return nil, fmt.Errorf("%w: unknown canonicalization %q", ErrInvalidConfig, string(*p))
+		}
+	}
+	if c.Expiration < 0 || (c.Expiration > 0 && c.Expiration < time.Second) {
+		return nil, fmt.Errorf("%w: expiration %v", ErrInvalidConfig, c.Expiration)
+	}
+
+	headers := c.Headers
+	if headers == nil {
+		headers = defaultHeaders
+	}
+	oversign := c.Oversign
+	if oversign == nil {
+		oversign = defaultOversign
+	}
+	seen := map[string]bool{"from": true}
+	sc.headers = []string{"From"}
+	for _, h := range headers {
+		if !validFieldName(h) {
+			return nil, fmt.Errorf("%w: header field name %q", ErrInvalidConfig, h)
+		}
+		if l := strings.ToLower(h); !seen[l] {
+			seen[l] = true
+			sc.headers = append(sc.headers, h)
+		}
+	}
+	for _, h := range oversign {
+		if !validFieldName(h) {
+			return nil, fmt.Errorf("%w: header field name %q", ErrInvalidConfig, h)
+		}
+		l := strings.ToLower(h)
+		sc.oversign[l] = true
+		if !seen[l] {
+			seen[l] = true
+			sc.extra = append(sc.extra, h)
+		}
+	}
+	return sc, nil
+}
+
+// headerKeys returns the h= list for a message whose header field names
+// occur count[lower-case name] times.
+func (sc *signConfig) headerKeys(count map[string]int) []string {
+	keys := make([]string, 0, len(sc.headers)+len(sc.oversign)+4)
+	add := func(names []string) {
+		for _, h := range names {
+			l := strings.ToLower(h)
+			n := count[l]
+			if sc.oversign[l] {
+				n++
+			}
+			for range n {
+				keys = append(keys, h)
+			}
+		}
+	}
+	add(sc.headers)
+	add(sc.extra)
+	return keys
+}
+
+// checkSigner accepts RSA keys of at least 1024 bits and Ed25519 keys.
+func checkSigner(k crypto.Signer) error {
+	if k == nil {
+		return ErrNoKey
+	}
+	return checkPublic(k.Public())
+}
+
+func checkPublic(pub crypto.PublicKey) error {
+	switch p := pub.(type) {
+	case *rsa.PublicKey:
+		if p == nil || p.N == nil {
+			return ErrNoKey
+		}
+		if p.N.BitLen() < 1024 {
+			return fmt.Errorf("%w: %d bits, need at least 1024", ErrWeakKey, p.N.BitLen())
+		}
+	case ed25519.PublicKey:
+		if len(p) != ed25519.PublicKeySize {
+			return fmt.Errorf("%w: Ed25519 public key of %d bytes", ErrInvalidKey, len(p))
+		}
+	case nil:
+		return ErrNoKey
+	default:
+		return fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
+	}
+	return nil
+}
+
+// validDomain reports whether s is a dot-separated sequence of DNS labels
+// of letters, digits and hyphens (RFC 6376 §3.1 sub-domain, RFC 5321 §4.1.2),
+// plus the underscore, which some selectors use in practice.
+func validDomain(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validFieldName reports whether s is a header field name: printable
+// US-ASCII except colon (RFC 5322 §2.2).
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 || s[i] == ':' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,207 @@
+package dkim
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	msgauth "github.com/emersion/go-msgauth/dkim"
+)
+
+// readChunk is how much of the body Sign reads before handing it to the
+// signers.
+const readChunk = 64 << 10
+
+// maxPooledBuffer is the largest message buffer a Signer keeps for reuse.
+const maxPooledBuffer = 4 << 20
+
+// Signer adds one DKIM-Signature header field per Config to messages. It
+// is made by NewSigner, immutable, and safe for concurrent use: make it
+// once and share it (it keeps buffers for reuse between messages).
+type Signer struct {
+	cfgs []*signConfig
+	bufs sync.Pool // *bytes.Buffer
+	brs  sync.Pool // *bufio.Reader
+}
+
+// NewSigner checks the Configs and returns a Signer that signs with all of
+// them. Give two Configs to dual-sign, Ed25519 for receivers that support
+// RFC 8463 and RSA for the rest.
+func NewSigner(cfgs ...Config) (*Signer, error) {
+	if len(cfgs) == 0 {
+		return nil, ErrNoConfig
+	}
+	s := &Signer{}
+	for i := range cfgs {
+		sc, err := cfgs[i].check()
+		if err != nil {
+			if len(cfgs) > 1 {
+				return nil, fmt.Errorf("config %d: %w", i, err)
+			}
+			return nil, err
+		}
+		s.cfgs = append(s.cfgs, sc)
+	}
+	return s, nil
+}
+
+// Sign reads a message (RFC 5322: header fields, an empty line, the body)
+// from r and writes to w the DKIM-Signature header fields, one per Config
+// in order, followed by the message bytes exactly as read.
+//
+// The message is read once: the body is hashed for every signature as it
+// streams in, and the signatures are computed when r is exhausted. The
+// message is held in memory meanwhile, since the signatures come first.
+// Lines should end in CRLF; lone LFs are hashed as CRLF, as the SMTP client
+// must send them. Nothing is written to w if an error occurs before the
+// signatures are complete. A nil or zero Signer returns ErrNoConfig:
+// make Signers with NewSigner.
+func (s *Signer) Sign(w io.Writer, r io.Reader) error {
+	if s == nil || len(s.cfgs) == 0 {
+		return ErrNoConfig
+	}
+	buf := s.getBuffer()
+	defer s.putBuffer(buf)
+	br := s.getReader(r)
+	defer s.putReader(br)
+
+	fields, err := readHeader(br, buf)
+	if err != nil {
+		return err
+	}
+	count := countFields(fields)
+	switch count["from"] {
+	case 0:
+		return ErrNoFrom
+	case 1:
+	default:
+		return ErrMultipleFrom
+	}
+
+	now := time.Now()
+	signers := make([]*msgauth.Signer, 0, len(s.cfgs))
+	defer func() {
+		// go-msgauth: Close must always be called; after a successful
+		// Close a second one is harmless.
+		for _, ms := range signers {
+			_ = ms.Close()
+		}
+	}()
+	for _, sc := range s.cfgs {
+		ms, err := msgauth.NewSigner(sc.options(count, now))
+		if err != nil {
+			return fmt.Errorf("dkim: %s/%s: %w", sc.Domain, sc.Selector, err)
+		}
+		signers = append(signers, ms)
+		if _, err := ms.Write(buf.Bytes()); err != nil {
+			return fmt.Errorf("dkim: hashing header: %w", err)
+		}
+	}
+	// The body, in chunks of readChunk octets however r delivers it: every
+	// Write to a go-msgauth Signer is a hand-off to its goroutine.
+	for {
+		start := buf.Len()
+		buf.Grow(readChunk)
+		n, err := io.ReadFull(br, buf.AvailableBuffer()[:readChunk])
+		buf.Write(buf.AvailableBuffer()[:n]) // commit what was read in place
+		if n > 0 {
+			chunk := buf.Bytes()[start:]
+			for _, ms := range signers {
+				if _, err := ms.Write(chunk); err != nil {
+					return fmt.Errorf("dkim: hashing body: %w", err)
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("dkim: reading message: %w", err)
+		}
+	}
+	sigs := make([]string, len(signers))
+	for i, ms := range signers {
+		if err := ms.Close(); err != nil {
+			return fmt.Errorf("dkim: signing for %s/%s: %w", s.cfgs[i].Domain, s.cfgs[i].Selector, err)
+		}
+		sigs[i] = ms.Signature()
+		if longestLine(sigs[i]) > maxLine {
+			// go-msgauth does not fold inside a tag value; a long h= list
+			// (many instances of a signed field) would break RFC 5322 §2.1.1.
+			return fmt.Errorf("%w: the DKIM-Signature h= tag for %s/%s exceeds %d octets; sign fewer header fields",
+				ErrTooManyFields, s.cfgs[i].Domain, s.cfgs[i].Selector, maxLine)
+		}
+	}
+	for _, sig := range sigs {
+		if _, err := io.WriteString(w, sig); err != nil {
+			return fmt.Errorf("dkim: writing message: %w", err)
+		}
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("dkim: writing message: %w", err)
+	}
+	return nil
+}
+
+// maxLine is the longest line RFC 5322 §2.1.1 allows, CRLF excluded.
+const maxLine = 998
+
+func longestLine(s string) int {
+	longest := 0
+	for line := range strings.SplitSeq(s, "\n") {
+		longest = max(longest, len(strings.TrimSuffix(line, "\r")))
+	}
+	return longest
+}
+
+// options returns go-msgauth's options for one message.
+func (sc *signConfig) options(count map[string]int, now time.Time) *msgauth.SignOptions {
+	o := &msgauth.SignOptions{
+		Domain:                 sc.Domain,
+		Selector:               sc.Selector,
+		Identifier:             sc.Identifier,
+		Signer:                 sc.Key,
+		HeaderCanonicalization: msgauth.Canonicalization(sc.HeaderCanonicalization),
+		BodyCanonicalization:   msgauth.Canonicalization(sc.BodyCanonicalization),
+		HeaderKeys:             sc.headerKeys(count),
+	}
+	if sc.Expiration > 0 {
+		// Rounded up so that x= stays after t=, which go-msgauth takes from
+		// its own clock a little later (RFC 6376 §3.5: x MUST be greater).
+		o.Expiration = now.Add(sc.Expiration + time.Second).Truncate(time.Second)
+	}
+	return o
+}
+
+func (s *Signer) getBuffer() *bytes.Buffer {
+	if b, ok := s.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (s *Signer) putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	s.bufs.Put(b)
+}
+
+func (s *Signer) getReader(r io.Reader) *bufio.Reader {
+	if br, ok := s.brs.Get().(*bufio.Reader); ok {
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, 32<<10)
+}
+
+func (s *Signer) putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	s.brs.Put(br)
+}

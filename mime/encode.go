@@ -1,0 +1,231 @@
+package mime
+
+import "encoding/base64"
+
+// Content-Transfer-Encodings (RFC 2045 §6).
+type cte uint8
+
+const (
+	cte7bit cte = iota
+	cteQP
+	cteBase64
+)
+
+func (c cte) String() string {
+	switch c {
+	case cte7bit:
+		return "7bit"
+	case cteQP:
+		return "quoted-printable"
+	}
+	return "base64"
+}
+
+var b64 = base64.StdEncoding
+
+// Body lines written as 7bit are at most max7bitLine octets; RFC 5322 allows
+// 998, but 78 keeps text readable and DKIM-robust, and quoted-printable
+// handles everything else.
+const max7bitLine = 78
+
+// qpSafe marks the bytes quoted-printable writes as themselves (RFC 2045
+// §6.7 rule 2: 33-60, 62-126). Space and tab are handled separately.
+var qpSafe = func() (t [256]bool) {
+	for c := 33; c <= 126; c++ {
+		t[c] = c != '='
+	}
+	return t
+}()
+
+// textStats describes a Text or HTML body.
+type textStats struct {
+	enc     cte
+	special int // bytes quoted-printable must encode
+	lines   int // line breaks
+}
+
+// Byte classes for scanText.
+const (
+	clPlain   = iota // printable ASCII other than the ones below
+	clSpace          // space, tab
+	clBreak          // CR, LF
+	clEquals         // '=': fine in 7bit, encoded by quoted-printable
+	clUnder          // '_': "=_" starts our boundaries
+	clSpecial        // controls, DEL, non-ASCII: quoted-printable
+)
+
+var textClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c == ' ' || c == '\t':
+			t[c] = clSpace
+		case c == '\r' || c == '\n':
+			t[c] = clBreak
+		case c == '=':
+			t[c] = clEquals
+		case c == '_':
+			t[c] = clUnder
+		case c > 32 && c < 127:
+			t[c] = clPlain
+		default:
+			t[c] = clSpecial
+		}
+	}
+	return t
+}()
+
+// scanText chooses 7bit or quoted-printable for s (RFC 2045 §2.7, §6.7): 7bit
+// only for printable ASCII (and tab) with short lines, no trailing
+// whitespace, and no "=_", the prefix of our boundaries, so that a 7bit body
+// can never contain a boundary delimiter.
+func scanText(s string) textStats {
+	st := textStats{enc: cte7bit}
+	lineStart := 0
+	for i := 0; i < len(s); i++ {
+		switch textClass[s[i]] {
+		case clPlain, clSpace:
+		case clBreak:
+			if i-lineStart > max7bitLine || i > lineStart && textClass[s[i-1]] == clSpace {
+				st.enc = cteQP
+			}
+			if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			st.lines++
+			lineStart = i + 1
+		case clEquals:
+			st.special++
+		case clUnder:
+			if i > 0 && s[i-1] == '=' {
+				st.enc = cteQP
+			}
+		default:
+			st.special++
+			st.enc = cteQP
+		}
+	}
+	if n := len(s); n-lineStart > max7bitLine || n > lineStart && textClass[s[n-1]] == clSpace {
+		st.enc = cteQP
+	}
+	return st
+}
+
+// textSize is an upper bound of the encoded size of s.
+func textSize(s string, st textStats) int {
+	n := len(s) + st.lines + 2
+	if st.enc == cteQP {
+		n += 2*st.special + 2*len(s)/70*3/2 + 3*st.lines + 16
+	}
+	return n
+}
+
+// append7bit appends s with every line break made CRLF, ending in CRLF.
+func append7bit(dst []byte, s string) []byte {
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\r' && s[i] != '\n' {
+			i++
+		}
+		dst = append(dst, s[:i]...)
+		dst = append(dst, "\r\n"...)
+		if i < len(s) && s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+			i++
+		}
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return dst
+}
+
+// maxQPLine is the longest encoded line, soft break "=" included (RFC 2045
+// §6.7 rule 5).
+const maxQPLine = 76
+
+// appendQP appends s quoted-printable encoded (RFC 2045 §6.7). Every line
+// break of s, whatever its form, becomes a hard CRLF; the result ends in
+// CRLF.
+func appendQP(dst []byte, s string) []byte {
+	col := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c == '\r' || c == '\n' {
+			dst = append(dst, "\r\n"...)
+			col = 0
+			if c == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			i++
+			continue
+		}
+		if qpSafe[c] {
+			// Copy a run of literal bytes, as much as fits on the line.
+			// Inside the run, whitespace is literal unless it ends a line.
+			j, end := i+1, min(len(s), i+maxQPLine-1-col)
+			for j < end {
+				if d := s[j]; !qpSafe[d] {
+					if d != ' ' && d != '\t' || j+1 == len(s) || s[j+1] == '\r' || s[j+1] == '\n' {
+						break
+					}
+				}
+				j++
+			}
+			if col+(j-i) > maxQPLine-1 {
+				dst = append(dst, "=\r\n"...)
+				col = 0
+				continue
+			}
+			// Keep one column free for a soft break unless the line ends.
+			dst = append(dst, s[i:j]...)
+			col += j - i
+			i = j
+			continue
+		}
+		literal := c == ' ' || c == '\t'
+		if literal && (i+1 == len(s) || s[i+1] == '\r' || s[i+1] == '\n') {
+			literal = false // trailing whitespace must be encoded (rule 3)
+		}
+		w := 3
+		if literal {
+			w = 1
+		}
+		if col+w > maxQPLine-1 {
+			dst = append(dst, "=\r\n"...)
+			col = 0
+		}
+		if literal {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '=', upperHex[c>>4], upperHex[c&15])
+		}
+		col += w
+		i++
+	}
+	if col > 0 {
+		dst = append(dst, "\r\n"...)
+	}
+	return dst
+}
+
+// base64Line is the number of input bytes per 76-column output line.
+const base64Line = 57
+
+func base64Size(n int) int { return (n+2)/3*4 + 2*((n+base64Line-1)/base64Line) }
+
+// appendBase64 appends data base64 encoded in lines of 76 characters, each
+// ending in CRLF (RFC 2045 §6.8).
+func appendBase64(dst []byte, data []byte) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, base64Size(len(data)))...)
+	out := dst[start:]
+	for len(data) > 0 {
+		n := min(len(data), base64Line)
+		b64.Encode(out, data[:n])
+		w := (n + 2) / 3 * 4
+		out[w], out[w+1] = '\r', '\n'
+		out = out[w+2:]
+		data = data[n:]
+	}
+	return dst
+}

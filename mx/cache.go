@@ -1,0 +1,204 @@
+package mx
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// kind says which lookup a cache entry holds.
+type kind uint8
+
+const (
+	kindMX kind = iota + 1
+	kindIP
+	kindTLSA
+	kindSTSTXT
+	kindSTSPolicy // only for collapsing concurrent fetches; policies live in stsCache
+)
+
+// cacheKey identifies a lookup. name is the A-label domain without trailing
+// dot; arg is the port for TLSA and the IPPreference for addresses. Being a
+// comparable struct of a string and small integers, looking it up in a map
+// does not allocate.
+type cacheKey struct {
+	name string
+	kind kind
+	arg  uint16
+}
+
+// entry is the result of one lookup, positive or negative. Entries are
+// immutable once stored: slices in them are handed to callers as they are.
+type entry struct {
+	expires time.Time
+	ttl     time.Duration // how long to keep it; 0 → not cached
+	err     error         // permanent (cached negative) or temporary (not cached)
+
+	mx   [][]MX // every stored order of the MX hosts (see orderings)
+	ips  []netip.Addr
+	tlsa []TLSA
+	ad   bool
+	txt  []string
+
+	policy *Policy
+}
+
+// cache is a bounded map of entries with expiry times. A hit takes a read
+// lock and does not allocate.
+type cache struct {
+	mu  sync.RWMutex
+	m   map[cacheKey]*entry
+	max int
+}
+
+func (c *cache) get(k cacheKey, now time.Time) *entry {
+	c.mu.RLock()
+	e := c.m[k]
+	c.mu.RUnlock()
+	if e == nil || !now.Before(e.expires) {
+		return nil
+	}
+	return e
+}
+
+func (c *cache) put(k cacheKey, e *entry, now time.Time) {
+	if c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[cacheKey]*entry)
+	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		c.evict(now)
+	}
+	c.m[k] = e
+}
+
+// evict drops expired entries and then, if the cache is still over 90% full,
+// arbitrary ones (map order is unspecified) until it is not. Dropping a tenth
+// at once keeps the cost of a full sweep off most inserts.
+func (c *cache) evict(now time.Time) {
+	for k, e := range c.m {
+		if !now.Before(e.expires) {
+			delete(c.m, k)
+		}
+	}
+	target := c.max - c.max/10 - 1
+	for k := range c.m {
+		if len(c.m) <= target {
+			break
+		}
+		delete(c.m, k)
+	}
+}
+
+func (c *cache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
+// flight collapses concurrent lookups of the same key into one: the first
+// caller starts the lookup in a goroutine, everyone (the first caller too)
+// waits for it or for their own context. The lookup runs detached from the
+// callers' cancellation, bounded by the resolver's own timeouts, so one
+// impatient caller does not fail the others; its result lands in the cache
+// before the key is released.
+type flight struct {
+	mu sync.Mutex
+	m  map[cacheKey]*call
+}
+
+type call struct {
+	done    chan struct{}
+	e       *entry
+	waiters int // callers waiting, guarded by flight.mu (tests read it)
+}
+
+func (f *flight) do(ctx context.Context, k cacheKey, fn func(context.Context) *entry) (*entry, error) {
+	f.mu.Lock()
+	if f.m == nil {
+		f.m = make(map[cacheKey]*call)
+	}
+	c, ok := f.m[k]
+	if !ok {
+		c = &call{done: make(chan struct{})}
+		f.m[k] = c
+		go func() {
+			defer close(c.done)
+			c.e = fn(context.WithoutCancel(ctx))
+			f.mu.Lock()
+			delete(f.m, k)
+			f.mu.Unlock()
+		}()
+	}
+	c.waiters++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		c.waiters--
+		f.mu.Unlock()
+	}()
+	select {
+	case <-c.done:
+		return c.e, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// waiting returns how many callers wait for lookups in flight.
+func (f *flight) waiting() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.m {
+		n += c.waiters
+	}
+	return n
+}
+
+// lookup returns the entry for k from the cache, or fetches it. The hit path
+// is kept free of closures so that it does not allocate.
+func (r *Resolver) lookup(ctx context.Context, k cacheKey) (*entry, error) {
+	if e := r.cache.get(k, r.clock()); e != nil {
+		return e, nil
+	}
+	return r.miss(ctx, k)
+}
+
+func (r *Resolver) miss(ctx context.Context, k cacheKey) (*entry, error) {
+	return r.flight.do(ctx, k, func(ctx context.Context) *entry {
+		e := r.fetch(ctx, k)
+		if e.ttl > 0 {
+			now := r.clock()
+			e.expires = now.Add(e.ttl)
+			r.cache.put(k, e, now)
+		}
+		return e
+	})
+}
+
+// fetch does the lookup k stands for, without the cache.
+func (r *Resolver) fetch(ctx context.Context, k cacheKey) *entry {
+	switch k.kind {
+	case kindMX:
+		return r.fetchMX(ctx, k.name)
+	case kindIP:
+		return r.fetchIP(ctx, k.name, IPPreference(k.arg))
+	case kindTLSA:
+		return r.fetchTLSA(ctx, k.name, k.arg)
+	case kindSTSTXT:
+		return r.fetchSTSTXT(ctx, k.name)
+	}
+	panic("mx: unknown lookup kind")
+}
+
+// ttlOf turns a TTL in seconds into a cache lifetime, capped by limit.
+func ttlOf(sec uint32, limit time.Duration) time.Duration {
+	d := time.Duration(sec) * time.Second
+	return min(d, limit)
+}

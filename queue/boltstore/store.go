@@ -1,0 +1,271 @@
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/mxrelay/mxrelay/queue"
+	bolt "go.etcd.io/bbolt"
+	bolterr "go.etcd.io/bbolt/errors"
+)
+
+// ErrLocked: another process (or another Store in this one) has the file
+// open.
+var ErrLocked = errors.New("boltstore: file in use by another process")
+
+// Options tune OpenWith. The zero value gives Open's behaviour.
+type Options struct {
+	// Timeout bounds the wait for the file lock; 0 → 1 second.
+	Timeout time.Duration
+	// NoSync skips fdatasync on commit: faster, and a machine crash may
+	// lose or corrupt recent writes. For tests and throwaway queues only.
+	NoSync bool
+	// MaxBatch caps the writes shared by one commit; 0 → 1024.
+	MaxBatch int
+	// Logger receives corrupt-record reports; nil → silent.
+	Logger *slog.Logger
+
+	useBoltBatch bool // benchmarks: commit through bbolt's DB.Batch instead
+}
+
+// Store is a queue.Store in one bbolt file. Close it when done.
+type Store struct {
+	db   *bolt.DB
+	opts Options
+	path string
+
+	mu     sync.RWMutex // guards closed against ops being sent
+	closed bool
+	ops    chan *op
+	done   chan struct{} // the commit loop exited
+	busy   bool          // the last commit had several writes; the loop's own
+	prefix string        // lease token prefix, unique per Open
+}
+
+var _ queue.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the queue file at path with default
+// options.
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith opens the queue file at path. Jobs leased when the file was last
+// closed (a crash) are made due again at once.
+func OpenWith(path string, o Options) (*Store, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1024
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        o.Timeout,
+		NoSync:         o.NoSync,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolterr.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, o.Timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	s := &Store{db: db, opts: o, path: path, ops: make(chan *op, o.MaxBatch),
+		done: make(chan struct{}), prefix: queue.NewID(time.Now())[16:24]}
+	if err := db.Update(func(btx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := btx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return s.recoverLeases(tx{btx})
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	go s.loop()
+	return s, nil
+}
+
+// recoverLeases gives back every job a previous process had claimed.
+func (s *Store) recoverLeases(t tx) error {
+	type lease struct{ key, id string }
+	var ls []lease
+	c := t.b(bLeased).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		i := indexByte(k, 0)
+		ls = append(ls, lease{string(k[:i]), string(k[i+1:])})
+	}
+	for _, l := range ls {
+		if err := t.b(bLeased).Delete(leasedKey(l.key, l.id)); err != nil {
+			return err
+		}
+		v := t.b(bJobs).Get([]byte(l.id))
+		r, err := decode(l.id, v)
+		if v == nil || err != nil {
+			continue // gone, or set aside on first claim
+		}
+		if !r.Held {
+			if err := t.unschedule(r.Key, l.id, r.Due); err != nil {
+				return err
+			}
+			r.Due = r.Next
+			if err := t.schedule(r.Key, l.id, r.Due); err != nil {
+				return err
+			}
+		}
+		r.LeaseOwner, r.LeaseToken, r.LeaseUntil = "", "", 0
+		if err := t.b(bJobs).Put([]byte(l.id), encode(r)); err != nil {
+			return err
+		}
+	}
+	if len(ls) > 0 {
+		s.log(slog.LevelInfo, "boltstore: recovered leases of a previous process", "jobs", len(ls))
+	}
+	return nil
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Store) log(level slog.Level, msg string, args ...any) {
+	if s.opts.Logger != nil {
+		s.opts.Logger.Log(context.Background(), level, msg, args...)
+	}
+}
+
+// Path returns the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close waits for pending writes, then closes the file. Later calls fail
+// with queue.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.ops)
+	s.mu.Unlock()
+	<-s.done
+	return s.db.Close()
+}
+
+// op is one write waiting for a commit. fn must change nothing outside the
+// transaction except its own results, since it may run again when another
+// op in its batch fails.
+type op struct {
+	fn  func(t tx) error
+	err chan error
+}
+
+// update runs fn in a write transaction shared with other callers' writes
+// and returns once it is committed.
+func (s *Store) update(ctx context.Context, fn func(t tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return queue.ErrClosed
+	}
+	if s.opts.useBoltBatch {
+		s.mu.RUnlock()
+		return s.db.Batch(func(btx *bolt.Tx) error { return fn(tx{btx}) })
+	}
+	o := &op{fn: fn, err: make(chan error, 1)}
+	s.ops <- o
+	s.mu.RUnlock()
+	// Wait even if ctx ends: the write may already be committed.
+	return <-o.err
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(ctx context.Context, fn func(t tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return queue.ErrClosed
+	}
+	return s.db.View(func(btx *bolt.Tx) error { return fn(tx{btx}) })
+}
+
+// loop is the group commit: it takes every write waiting and commits them
+// in one transaction.
+func (s *Store) loop() {
+	defer close(s.done)
+	batch := make([]*op, 0, s.opts.MaxBatch)
+	for o := range s.ops {
+		batch = append(batch[:0], o)
+		if s.busy {
+			// Concurrent writers were just answered: let them queue their
+			// next writes so that this commit takes them all.
+			for range 4 {
+				runtime.Gosched()
+			}
+		}
+	fill:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.busy = len(batch) > 1
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction. An op that fails is answered with
+// its error and the batch is run again without it, so that its partial
+// writes are rolled back.
+func (s *Store) commit(batch []*op) {
+	for len(batch) > 0 {
+		btx, err := s.db.Begin(true)
+		if err != nil {
+			answer(batch, err)
+			return
+		}
+		failed := -1
+		for i, o := range batch {
+			if err := o.fn(tx{btx}); err != nil {
+				failed = i
+				o.err <- err
+				break
+			}
+		}
+		if failed >= 0 {
+			_ = btx.Rollback()
+			batch = append(batch[:failed:failed], batch[failed+1:]...)
+			continue
+		}
+		answer(batch, btx.Commit())
+		return
+	}
+}
+
+func answer(batch []*op, err error) {
+	for _, o := range batch {
+		o.err <- err
+	}
+}

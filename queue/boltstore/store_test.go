@@ -1,0 +1,153 @@
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/queue/queuetest"
+	bolt "go.etcd.io/bbolt"
+)
+
+func open(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := OpenWith(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	queuetest.TestStore(t, func(t *testing.T) queue.Store {
+		return open(t, filepath.Join(t.TempDir(), "q.db"))
+	})
+}
+
+func TestConformanceBoltBatch(t *testing.T) {
+	queuetest.TestStore(t, func(t *testing.T) queue.Store {
+		s, err := OpenWith(filepath.Join(t.TempDir(), "q.db"), Options{NoSync: true, useBoltBatch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.db.MaxBatchDelay = time.Millisecond
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func newJob(id, key string) *queue.Job {
+	j := queue.NewJob("s@example.org", []string{"r@" + key}, []byte("Subject: x\r\n\r\nx\r\n"))
+	j.ID, j.RoutingKey, j.Created, j.NextAttempt = id, key, t0, t0
+	return j
+}
+
+func TestSecondOpenFailsFast(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	open(t, path)
+	_, err := OpenWith(path, Options{Timeout: 50 * time.Millisecond})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+}
+
+func TestReopenKeepsJobsAndRecoversLeases(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if err := s.Put(ctx, newJob(id, "example.com")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Set(ctx, "c", queue.ActionHold); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.Claim(ctx, queue.ClaimRequest{Owner: "dead", Max: 1, Now: t0, Lease: time.Hour})
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Claim: %v %v", jobs, err)
+	}
+	s.Close()
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, queue.ErrClosed) {
+		t.Fatalf("Get after Close: %v, want ErrClosed", err)
+	}
+
+	s = open(t, path)
+	if st, _ := s.Stats(ctx); st != (queue.Stats{Queued: 2, Held: 1}) {
+		t.Fatalf("Stats after reopen: %+v, want 2 queued 1 held", st)
+	}
+	// The dead process's lease is gone: both due jobs at once.
+	jobs, err = s.Claim(ctx, queue.ClaimRequest{Owner: "new", Max: 5, Now: t0, Lease: time.Hour})
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("Claim after reopen: %d jobs, %v; want 2", len(jobs), err)
+	}
+	// A stale token from before the crash is fenced out.
+	jobs[0].Lease.Token = "old"
+	if err := s.Finish(ctx, jobs[0]); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Fatalf("Finish with the old token: %v", err)
+	}
+}
+
+func TestCorruptRecord(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "q.db"))
+	for _, id := range []string{"a", "b", "c"} {
+		if err := s.Put(ctx, newJob(id, "example.com")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bJobs).Put([]byte("b"), []byte("{not json"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Get(ctx, "b")
+	var ce *queue.CorruptError
+	if !errors.As(err, &ce) || ce.ID != "b" || !errors.Is(err, queue.ErrCorrupt) {
+		t.Fatalf("Get of a corrupt record: %v, want a CorruptError for b", err)
+	}
+	jobs, err := s.Claim(ctx, queue.ClaimRequest{Owner: "w", Max: 5, Now: t0, Lease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 || jobs[0].ID != "a" || jobs[1].ID != "c" {
+		t.Fatalf("Claim: %d jobs, want a and c", len(jobs))
+	}
+	if st, _ := s.Stats(ctx); st != (queue.Stats{Active: 2, Corrupt: 1}) {
+		t.Fatalf("Stats: %+v, want 2 active, 1 corrupt", st)
+	}
+	list, _, err := s.List(ctx, queue.ListRequest{})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("List: %d jobs, %v; want the 2 readable ones", len(list), err)
+	}
+	if err := s.Set(ctx, "b", queue.ActionHold); !errors.Is(err, queue.ErrCorrupt) {
+		t.Fatalf("Hold of a corrupt record: %v, want ErrCorrupt", err)
+	}
+	if err := s.Set(ctx, "b", queue.ActionCancel); err != nil {
+		t.Fatalf("Cancel of a corrupt record: %v", err)
+	}
+	if st, _ := s.Stats(ctx); st != (queue.Stats{Active: 2}) {
+		t.Fatalf("Stats after Cancel: %+v, want 2 active", st)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "q.db"))
+	j := newJob("x", "bad\x00key")
+	if err := s.Put(ctx, j); !errors.Is(err, queue.ErrInvalid) {
+		t.Fatalf("Put with NUL in the key: %v", err)
+	}
+	if err := s.Set(ctx, "x", queue.Action(99)); !errors.Is(err, queue.ErrInvalid) {
+		t.Fatalf("Set with an unknown action: %v", err)
+	}
+}

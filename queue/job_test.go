@@ -1,0 +1,68 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/mxrelay/mxrelay/queue"
+)
+
+func TestEnqueueBadInput(t *testing.T) {
+	msg := []byte("Subject: x\r\n\r\nx\r\n")
+	tests := []struct {
+		name string
+		job  *queue.Job
+		want error
+	}{
+		{"nil job", nil, queue.ErrNoMessage},
+		{"empty message", queue.NewJob("a@b.example", []string{"c@d.example"}, nil), queue.ErrNoMessage},
+		{"no recipients", queue.NewJob("a@b.example", nil, msg), queue.ErrNoRecipients},
+		{"duplicate", queue.NewJob("", []string{"c@d.example", "x@d.example", "c@D.EXAMPLE"}, msg), queue.ErrDuplicateRecipient},
+		{"empty recipient", queue.NewJob("", []string{""}, msg), queue.ErrInvalid},
+		{"CRLF in recipient", queue.NewJob("", []string{"c@d.example\r\nRCPT TO:<x@y>"}, msg), queue.ErrInvalid},
+		{"space in sender", queue.NewJob("a b@c.example", []string{"c@d.example"}, msg), queue.ErrInvalid},
+	}
+	q := &queue.Queue{Store: &queue.MemoryStore{}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := q.Enqueue(context.Background(), tt.job); !errors.Is(err, tt.want) {
+				t.Fatalf("Enqueue: %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnqueueClosedStore(t *testing.T) {
+	s := &queue.MemoryStore{}
+	s.Close()
+	q := &queue.Queue{Store: s}
+	_, err := q.Enqueue(context.Background(), queue.NewJob("", []string{"a@b.example"}, []byte("x")))
+	if !errors.Is(err, queue.ErrClosed) {
+		t.Fatalf("Enqueue: %v, want ErrClosed", err)
+	}
+}
+
+func TestEnqueueFillsJob(t *testing.T) {
+	s := &queue.MemoryStore{}
+	q := &queue.Queue{Store: s}
+	in := queue.NewJob("a@b.example", []string{"x@Dest.Example", "y@dest.example"}, []byte("x"))
+	in.Recipients[0].State = queue.Delivered // ignored
+	in.Attempts = 7                          // ignored
+	in.Metadata = map[string]string{"ref": "42"}
+	id, err := q.Enqueue(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := q.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.RoutingKey != "dest.example" || j.Attempts != 0 || j.Recipients[0].State != queue.Pending ||
+		j.Created.IsZero() || j.NextAttempt.Before(j.Created) || j.Metadata["ref"] != "42" {
+		t.Fatalf("stored job: %+v", j)
+	}
+	if _, err := q.Get(context.Background(), "nope"); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("Get of an unknown id: %v", err)
+	}
+}

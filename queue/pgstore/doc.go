@@ -1,0 +1,50 @@
+// Package pgstore is a queue.Store in PostgreSQL, for applications that run
+// on several machines and share one queue. It is built on
+// github.com/jackc/pgx/v5.
+//
+// # Tables
+//
+// Open (or New, on an existing *pgxpool.Pool) creates the schema it is
+// given (Options.Schema, "mxrelay" by default) with a jobs table and a meta
+// table that records the schema version. Creation and upgrades run in one
+// transaction under an advisory lock, so processes that start together
+// migrate once; a schema written by a newer release is refused with a
+// *SchemaVersionError (ErrSchemaTooNew). Each job is one row; its message
+// is stored once, as bytea, whatever the number of recipients.
+//
+// # Semantics
+//
+//   - Put is durable on return: its INSERT has committed. Puts that arrive
+//     together share one multi-row INSERT (group commit), so many producers
+//     cost few commits.
+//   - Claim leases rows: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
+//     LOCKED) sets the lease owner, a random token and its end. No
+//     transaction is held while a job is delivered. A process that dies
+//     leaves its leases to expire; any process then claims the jobs again.
+//   - Finish is fenced: it changes the row only if the lease token still
+//     matches (queue.ErrLeaseLost otherwise).
+//   - The per-routing-key cap (ClaimRequest.PerKey) is counted in the
+//     database, from the unexpired leases of every process, under an
+//     advisory lock per key held for the few milliseconds of the claim: ten
+//     processes together never exceed it.
+//   - Wake-ups: Put and Release send NOTIFY in their transaction; Wake
+//     (queue.Waker) LISTENs on a dedicated connection and re-LISTENs after a
+//     reconnect. Notifications are lost while disconnected, so the queue
+//     keeps polling as the fallback. A slot freed under the per-key cap by
+//     another process is found by that polling.
+//   - Times are stored as timestamptz, to the microsecond.
+//
+// # Faults
+//
+// Every error from the database is returned wrapped, with the operation
+// named ("pgstore: claim: database: …"); the pool reconnects by itself, so
+// operations succeed again once the server is back. A connection lost
+// during a commit leaves its outcome unknown, as with any remote database:
+// the queue is at least once, and a Put whose error came from a lost
+// connection may have stored its job.
+//
+// # Tests
+//
+// The tests need a PostgreSQL server: set MXRELAY_TEST_POSTGRES to a DSN
+// (each test works in its own schema and drops it). Without it they skip.
+package pgstore

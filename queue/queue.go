@@ -1,0 +1,236 @@
+package queue
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Queue delivers stored jobs through a Deliverer, retrying temporary
+// failures on a RetryPolicy. Set Store (and Deliverer to Run); the other
+// fields have working zero values. Do not change fields once the queue is in
+// use. Its methods are safe for concurrent use.
+type Queue struct {
+	// Store keeps the jobs. Required.
+	Store Store
+	// Deliverer makes the attempts. Required by Run.
+	Deliverer Deliverer
+	// Retry schedules temporary failures; nil → DefaultRetryPolicy().
+	Retry RetryPolicy
+	// Workers caps the jobs in flight in this process; 0 → 16.
+	Workers int
+	// PerKey caps the jobs in flight per routing key (the recipient
+	// domain), counted by the store, so across processes that share it;
+	// 0 → 4, negative → no per-key cap.
+	PerKey int
+	// Lease is how long a claim lasts: a worker that dies leaves its jobs
+	// to be claimed again after it. Each attempt's context ends at 90% of
+	// it. 0 → 15 minutes, enough for the RFC 5321 §4.5.3.2 timeouts of one
+	// SMTP transaction.
+	Lease time.Duration
+	// PollInterval is the fallback look for due jobs; new jobs, releases,
+	// retries this queue scheduled and Waker signals wake workers without
+	// it. 0 → 30 seconds.
+	PollInterval time.Duration
+	// Grace is how long Run lets attempts in flight finish after its
+	// context ends before cancelling them. 0 → 30 seconds.
+	Grace time.Duration
+	// Owner names this process in leases; "" → a random name.
+	Owner string
+	// Hooks receive events; nil ones are skipped.
+	Hooks Hooks
+	// Logger receives errors and debug events; nil → silent.
+	Logger *slog.Logger
+	// Now is the clock; nil → time.Now. Tests inject one.
+	Now func() time.Time
+
+	once   sync.Once
+	wake   chan struct{}
+	mu     sync.Mutex
+	owner  string
+	policy RetryPolicy
+	due    timeHeap // retry times this queue scheduled, bounded
+}
+
+const maxKnownDue = 10000
+
+type timeHeap []time.Time
+
+func (h timeHeap) Len() int           { return len(h) }
+func (h timeHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timeHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *timeHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
+
+func (q *Queue) init() {
+	q.once.Do(func() {
+		q.wake = make(chan struct{}, 1)
+		q.owner = q.Owner
+		q.policy = q.Retry
+		if q.policy == nil {
+			q.policy = DefaultRetryPolicy()
+		}
+		if q.owner == "" {
+			q.owner = "q-" + NewID(time.Now())[16:]
+		}
+	})
+}
+
+func (q *Queue) now() time.Time {
+	if q.Now != nil {
+		return q.Now()
+	}
+	return time.Now()
+}
+
+func (q *Queue) retry() RetryPolicy { return q.policy }
+
+func (q *Queue) workers() int { return positive(q.Workers, 16) }
+func (q *Queue) perKey() int {
+	if q.PerKey < 0 {
+		return 0
+	}
+	return positive(q.PerKey, 4)
+}
+func (q *Queue) lease() time.Duration { return positive(q.Lease, 15*time.Minute) }
+func (q *Queue) poll() time.Duration  { return positive(q.PollInterval, 30*time.Second) }
+func (q *Queue) grace() time.Duration { return positive(q.Grace, 30*time.Second) }
+
+func positive[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// signal wakes Run without blocking.
+func (q *Queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// noteDue remembers a time at which this queue knows a job becomes due.
+func (q *Queue) noteDue(t time.Time) {
+	q.mu.Lock()
+	if len(q.due) < maxKnownDue {
+		heap.Push(&q.due, t)
+	}
+	q.mu.Unlock()
+}
+
+// nextDue drops the known times up to now and returns the next one.
+func (q *Queue) nextDue(now time.Time) (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.due) > 0 && !q.due[0].After(now) {
+		heap.Pop(&q.due)
+	}
+	if len(q.due) == 0 {
+		return time.Time{}, false
+	}
+	return q.due[0], true
+}
+
+func (q *Queue) log(level slog.Level, msg string, args ...any) {
+	if q.Logger != nil {
+		q.Logger.Log(context.Background(), level, msg, args...)
+	}
+}
+
+// Enqueue validates job, completes it and stores it; it returns the new id
+// once the Store holds the job durably. The caller sets From, the
+// recipients' addresses, Message, and optionally RoutingKey ("" → the
+// domain of the first recipient; enqueue one job per domain for the
+// per-key limit to mean what it says), Metadata, Held and NextAttempt (zero
+// → now; later delays the first attempt). Enqueue sets ID, Created, the
+// recipients' states and clears the rest. It keeps no reference to job.
+// Idle workers of a running queue are woken at once.
+func (q *Queue) Enqueue(ctx context.Context, job *Job) (string, error) {
+	q.init()
+	if q.Store == nil {
+		return "", errors.New("queue: no Store")
+	}
+	if err := job.Validate(); err != nil {
+		return "", err
+	}
+	now := q.now()
+	j := *job
+	j.Recipients = make([]Recipient, len(job.Recipients))
+	for i, r := range job.Recipients {
+		j.Recipients[i] = Recipient{Addr: r.Addr}
+	}
+	j.ID = NewID(now)
+	j.Created = now
+	j.Attempts = 0
+	j.LastError = ""
+	j.Lease = Lease{}
+	if j.NextAttempt.IsZero() || j.NextAttempt.Before(now) {
+		j.NextAttempt = now
+	}
+	if j.RoutingKey == "" {
+		j.RoutingKey = DomainOf(j.Recipients[0].Addr)
+	}
+	if err := q.Store.Put(ctx, &j); err != nil {
+		return "", fmt.Errorf("queue: enqueue: %w", err)
+	}
+	if q.Hooks.Enqueued != nil {
+		q.Hooks.Enqueued(&j)
+	}
+	if !j.Held {
+		if j.NextAttempt.After(now) {
+			q.noteDue(j.NextAttempt)
+		}
+		q.signal()
+	}
+	return j.ID, nil
+}
+
+// Get returns the job with id, message included, or ErrNotFound.
+func (q *Queue) Get(ctx context.Context, id string) (*Job, error) {
+	return q.Store.Get(ctx, id)
+}
+
+// Hold keeps the job from being claimed until Release (review before
+// sending). An attempt already in flight finishes. ErrNotFound for an
+// unknown id.
+func (q *Queue) Hold(ctx context.Context, id string) error {
+	return q.Store.Set(ctx, id, ActionHold)
+}
+
+// Release makes a held job due again at its NextAttempt and wakes workers.
+func (q *Queue) Release(ctx context.Context, id string) error {
+	q.init()
+	if err := q.Store.Set(ctx, id, ActionRelease); err != nil {
+		return err
+	}
+	q.signal()
+	return nil
+}
+
+// Cancel removes the job. An attempt in flight may still deliver; its
+// outcome is discarded.
+func (q *Queue) Cancel(ctx context.Context, id string) error {
+	return q.Store.Set(ctx, id, ActionCancel)
+}
+
+// List returns one page of jobs in a state (without their messages) and
+// the cursor of the next page, "" after the last; see Store.List.
+func (q *Queue) List(ctx context.Context, r ListRequest) ([]*Job, string, error) {
+	return q.Store.List(ctx, r)
+}
+
+// Stats counts the stored jobs by state.
+func (q *Queue) Stats(ctx context.Context) (Stats, error) {
+	return q.Store.Stats(ctx)
+}

@@ -1,0 +1,308 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mxrelay/mxrelay/queue"
+)
+
+// waitFor polls cond for at most 10 s; the deadline only stops a hung test.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 2000 {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// start runs q until the test ends and returns a function that stops it and
+// returns Run's error.
+func start(t *testing.T, q *queue.Queue) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func deliverAll(status queue.RecipientState) queue.DelivererFunc {
+	return func(ctx context.Context, j *queue.Job) []queue.Outcome {
+		return queue.Outcomes(j, status, "250 ok")
+	}
+}
+
+func stats(t *testing.T, q *queue.Queue) queue.Stats {
+	st, err := q.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func enqueue(t *testing.T, q *queue.Queue, from string, to ...string) string {
+	t.Helper()
+	id, err := q.Enqueue(context.Background(), queue.NewJob(from, to, []byte("Subject: t\r\n\r\nt\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestRunDeliversAndWakesAtOnce(t *testing.T) {
+	var delivered atomic.Int64
+	q := &queue.Queue{
+		Store:        &queue.MemoryStore{},
+		Deliverer:    deliverAll(queue.Delivered),
+		PollInterval: time.Hour, // only wake-ups can deliver within the test
+		Hooks:        queue.Hooks{Delivered: func(*queue.Job, queue.Recipient) { delivered.Add(1) }},
+	}
+	stop := start(t, q)
+	time.Sleep(10 * time.Millisecond) // let Run go idle first
+	for i := range 20 {
+		enqueue(t, q, "a@example.org", fmt.Sprintf("r%d@example.com", i), fmt.Sprintf("s%d@example.net", i))
+	}
+	waitFor(t, "40 deliveries", func() bool { return delivered.Load() == 40 })
+	waitFor(t, "empty queue", func() bool { return stats(t, q) == queue.Stats{} })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v, want context.Canceled", err)
+	}
+}
+
+// wakingStore is a store that another process also fills.
+type wakingStore struct {
+	*queue.MemoryStore
+	c chan struct{}
+}
+
+func (s wakingStore) Wake() <-chan struct{} { return s.c }
+
+func TestRunWaker(t *testing.T) {
+	s := wakingStore{&queue.MemoryStore{}, make(chan struct{}, 1)}
+	var delivered atomic.Int64
+	q := &queue.Queue{Store: s, Deliverer: deliverAll(queue.Delivered), PollInterval: time.Hour,
+		Hooks: queue.Hooks{Delivered: func(*queue.Job, queue.Recipient) { delivered.Add(1) }}}
+	start(t, q)
+	time.Sleep(10 * time.Millisecond)
+	// "Another process" puts a job straight into the store.
+	j := queue.NewJob("", []string{"a@example.com"}, []byte("x"))
+	j.ID, j.RoutingKey, j.Created, j.NextAttempt = "ext", "example.com", time.Now(), time.Now()
+	if err := s.Put(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	s.c <- struct{}{}
+	waitFor(t, "the delivery", func() bool { return delivered.Load() == 1 })
+}
+
+func TestRunRetryBounceDeliver(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	ev := func(s string) { mu.Lock(); events = append(events, s); mu.Unlock() }
+	attempts := 0
+	d := queue.DelivererFunc(func(ctx context.Context, j *queue.Job) []queue.Outcome {
+		attempts++
+		if attempts == 1 {
+			return []queue.Outcome{
+				{Recipient: "ok@example.com", Status: queue.Deferred, Reply: "451 later"},
+				{Recipient: "no@example.com", Status: queue.Bounced, Reply: "550 no such user"},
+				// maybe@example.com: no outcome → deferred
+			}
+		}
+		if got := strings.Join(j.Remaining(), ","); got != "ok@example.com,maybe@example.com" {
+			ev("wrong remaining: " + got)
+		}
+		return queue.Outcomes(j, queue.Delivered, "250 ok")
+	})
+	q := &queue.Queue{
+		Store: &queue.MemoryStore{}, Deliverer: d,
+		Retry: &queue.BackoffPolicy{Intervals: []time.Duration{time.Millisecond}},
+		Hooks: queue.Hooks{
+			AttemptStarted: func(j *queue.Job) { ev(fmt.Sprintf("attempt %d", j.Attempts+1)) },
+			Bounced:        func(j *queue.Job, r queue.Recipient) { ev("bounced " + r.Addr + " " + r.Reply) },
+			Delivered:      func(j *queue.Job, r queue.Recipient) { ev("delivered " + r.Addr) },
+			RetryScheduled: func(j *queue.Job, at time.Time) { ev("retry " + j.LastError) },
+		},
+	}
+	start(t, q)
+	enqueue(t, q, "", "ok@example.com", "no@example.com", "maybe@example.com")
+	waitFor(t, "empty queue", func() bool { return stats(t, q) == queue.Stats{} })
+	mu.Lock()
+	defer mu.Unlock()
+	want := "attempt 1|bounced no@example.com 550 no such user|retry 451 later|attempt 2|delivered ok@example.com|delivered maybe@example.com"
+	if got := strings.Join(events, "|"); got != want {
+		t.Fatalf("events:\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestRunExpires(t *testing.T) {
+	var expired []queue.Recipient
+	done := make(chan struct{})
+	q := &queue.Queue{
+		Store: &queue.MemoryStore{}, Deliverer: deliverAll(queue.Deferred),
+		Retry: &queue.BackoffPolicy{Intervals: []time.Duration{time.Millisecond}, Lifetime: time.Nanosecond},
+		Hooks: queue.Hooks{Expired: func(j *queue.Job, rs []queue.Recipient) { expired = rs; close(done) }},
+	}
+	start(t, q)
+	enqueue(t, q, "", "a@example.com")
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no expiry")
+	}
+	if len(expired) != 1 || expired[0].State != queue.Bounced || !strings.Contains(expired[0].Reply, "expired") {
+		t.Fatalf("expired: %+v", expired)
+	}
+	waitFor(t, "empty queue", func() bool { return stats(t, q) == queue.Stats{} })
+}
+
+func TestRunLimits(t *testing.T) {
+	var mu sync.Mutex
+	inflight, maxAll := 0, 0
+	perKey, maxKey := map[string]int{}, map[string]int{}
+	var order []string
+	d := queue.DelivererFunc(func(ctx context.Context, j *queue.Job) []queue.Outcome {
+		mu.Lock()
+		inflight++
+		perKey[j.RoutingKey]++
+		maxAll = max(maxAll, inflight)
+		maxKey[j.RoutingKey] = max(maxKey[j.RoutingKey], perKey[j.RoutingKey])
+		order = append(order, j.RoutingKey)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		inflight--
+		perKey[j.RoutingKey]--
+		mu.Unlock()
+		return queue.Outcomes(j, queue.Delivered, "250 ok")
+	})
+	q := &queue.Queue{Store: &queue.MemoryStore{}, Deliverer: d, Workers: 3, PerKey: 2}
+	for i := range 30 {
+		enqueue(t, q, "", fmt.Sprintf("r%d@busy.example", i))
+	}
+	enqueue(t, q, "", "r@quiet.example")
+	start(t, q)
+	waitFor(t, "empty queue", func() bool { return stats(t, q) == queue.Stats{} })
+	mu.Lock()
+	defer mu.Unlock()
+	if maxAll > 3 || maxKey["busy.example"] > 2 {
+		t.Fatalf("in flight: at most %d overall, %d for one key; limits 3 and 2", maxAll, maxKey["busy.example"])
+	}
+	// The quiet key, enqueued last, is not starved behind the busy backlog.
+	for i, k := range order {
+		if k == "quiet.example" {
+			if i > 10 {
+				t.Fatalf("quiet key delivered %dth of %d", i+1, len(order))
+			}
+			return
+		}
+	}
+	t.Fatal("quiet key never delivered")
+}
+
+func TestHoldReleaseCancel(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	got := map[string]bool{}
+	d := queue.DelivererFunc(func(ctx context.Context, j *queue.Job) []queue.Outcome {
+		mu.Lock()
+		got[j.Metadata["name"]] = true
+		mu.Unlock()
+		return queue.Outcomes(j, queue.Delivered, "250 ok")
+	})
+	q := &queue.Queue{Store: &queue.MemoryStore{}, Deliverer: d}
+	mk := func(name string, held bool) string {
+		j := queue.NewJob("", []string{name + "@example.com"}, []byte("x"))
+		j.Held, j.Metadata = held, map[string]string{"name": name}
+		id, err := q.Enqueue(ctx, j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	review := mk("review", true)
+	cancelled := mk("cancelled", true)
+	if st := stats(t, q); st.Held != 2 {
+		t.Fatalf("Stats: %+v", st)
+	}
+	held, next, err := q.List(ctx, queue.ListRequest{State: queue.StateHeld})
+	if err != nil || len(held) != 2 || next != "" {
+		t.Fatalf("List held: %d %q %v", len(held), next, err)
+	}
+	start(t, q)
+	mk("plain", false)
+	waitFor(t, "plain delivered", func() bool { mu.Lock(); defer mu.Unlock(); return got["plain"] })
+	if err := q.Cancel(ctx, cancelled); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Release(ctx, review); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "review delivered", func() bool { mu.Lock(); defer mu.Unlock(); return got["review"] })
+	mu.Lock()
+	defer mu.Unlock()
+	if got["cancelled"] {
+		t.Fatal("a cancelled job was delivered")
+	}
+	if err := q.Hold(ctx, cancelled); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("Hold of a cancelled job: %v", err)
+	}
+}
+
+func TestDrainLetsAttemptsFinish(t *testing.T) {
+	started := make(chan struct{})
+	d := queue.DelivererFunc(func(ctx context.Context, j *queue.Job) []queue.Outcome {
+		close(started)
+		time.Sleep(50 * time.Millisecond) // finishes within Grace
+		return queue.Outcomes(j, queue.Delivered, "250 ok")
+	})
+	q := &queue.Queue{Store: &queue.MemoryStore{}, Deliverer: d, Grace: 10 * time.Second}
+	stop := start(t, q)
+	enqueue(t, q, "", "a@example.com")
+	<-started
+	stop()
+	if st := stats(t, q); st != (queue.Stats{}) {
+		t.Fatalf("after drain: %+v, want the job delivered and gone", st)
+	}
+}
+
+func TestDrainReleasesAfterGrace(t *testing.T) {
+	started := make(chan struct{})
+	d := queue.DelivererFunc(func(ctx context.Context, j *queue.Job) []queue.Outcome {
+		close(started)
+		<-ctx.Done() // a hung attempt
+		return queue.Outcomes(j, queue.Deferred, "cancelled")
+	})
+	q := &queue.Queue{Store: &queue.MemoryStore{}, Deliverer: d, Grace: 20 * time.Millisecond}
+	stop := start(t, q)
+	id := enqueue(t, q, "", "a@example.com")
+	<-started
+	stop()
+	j, err := q.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Attempts != 0 || j.Lease.Token != "" || j.Recipients[0].State != queue.Pending {
+		t.Fatalf("after drain: attempts %d lease %+v state %v; want released untouched", j.Attempts, j.Lease, j.Recipients[0].State)
+	}
+}
+
+func TestRunNeedsStoreAndDeliverer(t *testing.T) {
+	if err := (&queue.Queue{}).Run(context.Background()); err == nil {
+		t.Fatal("Run without a store succeeded")
+	}
+}

@@ -1,0 +1,147 @@
+package queue
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps the queue's jobs. Implementations must be safe for
+// concurrent use, and every method must honour ctx.
+//
+// Rules every Store follows (queuetest.TestStore checks them):
+//
+//   - Durability: when Put, Finish or Set returns nil, the change survives
+//     a crash of the process (and, for a durable store, of the machine).
+//     MemoryStore is the exception, documented as such.
+//   - Ids: a missing id gives ErrNotFound, from Get, Set and Finish alike.
+//   - Due: a job is due when it is not held, NextAttempt <= now, and it has
+//     no lease or its lease expired (Lease.Until <= now).
+//   - Claim: leases due jobs in order of NextAttempt (an expired lease counts
+//     as due at Lease.Until), never the same job to two claims whose leases
+//     overlap, never a held job.
+//   - Per-key limit: when ClaimRequest.PerKey > 0, Claim leaves at most
+//     PerKey unexpired leases per RoutingKey, counting those held by other
+//     owners and processes. Jobs of a key at its limit are skipped, not
+//     waited for: other keys are served (no starvation).
+//   - Fencing: Finish succeeds only with the Lease.Token of the job's
+//     current lease; any other token gives ErrLeaseLost. Claiming a job with
+//     an expired lease makes the old token stale.
+//   - Records: Get returns every field as Put stored it, with the changes
+//     Finish and Set made; List leaves Message nil to stay light.
+//   - Corrupt records: a record that cannot be decoded is reported as a
+//     *CorruptError (ErrCorrupt) by Get, skipped by Claim and List, counted
+//     by Stats, and removed by Set(ActionCancel).
+//
+// Optional capabilities are add-on interfaces found by type assertion:
+// Waker (wake-ups from outside the process) and io.Closer.
+type Store interface {
+	// Put stores a new job durably. The job has an ID (ErrInvalid if
+	// empty; ErrExists if taken); it is due at job.NextAttempt unless
+	// job.Held. The Lease field is ignored. The store keeps no reference
+	// to job.
+	Put(ctx context.Context, job *Job) error
+
+	// Get returns a copy of the job with its message, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Job, error)
+
+	// Claim leases up to r.Max due jobs to r.Owner until r.Now+r.Lease,
+	// as described above, and returns them with Lease set. It returns an
+	// empty slice, not an error, when nothing is due.
+	Claim(ctx context.Context, r ClaimRequest) ([]*Job, error)
+
+	// Finish ends the lease job.Lease.Token names and records the attempt.
+	// If job.Done(), the job is removed. Otherwise the store saves the
+	// recipients' states and replies, Attempts, NextAttempt and LastError
+	// (the other fields are fixed at Put and ignored here), and the job is
+	// due again at NextAttempt unless it was held meanwhile. Giving back a
+	// job unchanged with NextAttempt = now releases it. Errors:
+	// ErrLeaseLost, ErrNotFound.
+	Finish(ctx context.Context, job *Job) error
+
+	// Set applies a review action to one job: hold it (never claimed
+	// until released; an attempt in flight finishes), release it (due at
+	// its NextAttempt), or cancel it (removed at once; the lease of an
+	// attempt in flight becomes stale). ErrNotFound for a missing id.
+	Set(ctx context.Context, id string, a Action) error
+
+	// List returns up to r.Limit jobs in r.State, in id order, starting
+	// after the id r.After, without their Message, and the id to pass as
+	// After for the next page ("" at the end).
+	List(ctx context.Context, r ListRequest) (jobs []*Job, next string, err error)
+
+	// Stats counts the jobs by state.
+	Stats(ctx context.Context) (Stats, error)
+}
+
+// ClaimRequest says what Claim may take.
+type ClaimRequest struct {
+	Owner  string        // written to each job's Lease.Owner
+	Max    int           // at most this many jobs; <= 0 claims nothing
+	PerKey int           // cap on unexpired leases per RoutingKey; 0: none
+	Now    time.Time     // the caller's clock: what is due, when leases end
+	Lease  time.Duration // lease length; the job may be re-claimed at Now+Lease
+}
+
+// Action is a review action for Store.Set.
+type Action uint8
+
+// Review actions.
+const (
+	ActionHold    Action = iota + 1 // hold: never claimed until released
+	ActionRelease                   // release a held job
+	ActionCancel                    // remove the job
+)
+
+// State classifies a stored job for List and Stats.
+type State uint8
+
+// Job states. Each stored job is in exactly one.
+const (
+	StateAny    State = iota // List: every state
+	StateQueued              // waiting for its NextAttempt or a worker
+	StateActive              // claimed and not finished (its lease may have expired)
+	StateHeld                // held for review; Held wins over Active
+)
+
+var stateNames = [...]string{"any", "queued", "active", "held"}
+
+// String returns "any", "queued", "active" or "held".
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// StateOf returns the state a store reports for j.
+func StateOf(j *Job) State {
+	switch {
+	case j.Held:
+		return StateHeld
+	case j.Lease.Token != "":
+		return StateActive
+	default:
+		return StateQueued
+	}
+}
+
+// ListRequest selects one page of List.
+type ListRequest struct {
+	State State  // StateAny for all
+	After string // start after this id; "" from the beginning
+	Limit int    // page size; <= 0 means 100
+}
+
+// Stats counts stored jobs by state.
+type Stats struct {
+	Queued, Active, Held int
+	Corrupt              int // records that cannot be decoded (not in the others)
+}
+
+// Waker is an optional Store capability: a store shared with other
+// processes signals on the channel when jobs may have become due that this
+// process did not enqueue (PostgreSQL LISTEN/NOTIFY, for one). Signals may
+// be merged or lost; the queue keeps polling as a fallback.
+type Waker interface {
+	Wake() <-chan struct{}
+}

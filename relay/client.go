@@ -1,0 +1,287 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mxrelay/mxrelay/dkim"
+	"github.com/mxrelay/mxrelay/mime"
+	"github.com/mxrelay/mxrelay/mx"
+	"github.com/mxrelay/mxrelay/queue"
+)
+
+// Defaults for the Client fields whose zero value means "the default".
+const (
+	DefaultMaxParallelDomains = 8
+	DefaultConnectTimeout     = 30 * time.Second
+	DefaultMaxMessageSize     = 64 << 20
+)
+
+// Client sends mail directly to the recipients' MX servers. The zero value
+// is ready to use; every field is optional. A Client is safe for concurrent
+// use; do not change its fields after the first call.
+type Client struct {
+	// Hostname is the name sent with EHLO. Empty → os.Hostname(); when that
+	// is empty or "localhost", the address literal of the local end of each
+	// connection ("[192.0.2.1]"), which is never wrong.
+	Hostname string
+
+	// Resolver finds MX hosts, addresses, TLSA records and MTA-STS
+	// policies. nil → mx.DefaultResolver.
+	Resolver *mx.Resolver
+
+	// Signer, if set, DKIM-signs every message before it is sent.
+	Signer *dkim.Signer
+
+	// Port is the SMTP port dialled on every MX host. 0 → 25; tests use
+	// another.
+	Port int
+
+	// AllowPrivateAddrs lets the client dial MX addresses that are
+	// loopback, private, link-local, unspecified, multicast or otherwise
+	// not a public mail server. Keep it false in production: recipient
+	// domains are chosen by whoever types an address, and could point the
+	// client at internal services.
+	AllowPrivateAddrs bool
+
+	// Store, if set, queues deferred recipients for retry: Send hands them
+	// to it and Run delivers them. nil → no queue: Send reports deferrals
+	// and Enqueue fails with ErrNoStore.
+	Store queue.Store
+
+	// TLSConfig is the base TLS configuration for STARTTLS (root CAs,
+	// minimum version, client certificates). ServerName and the
+	// verification callbacks are set per connection. nil → system roots,
+	// TLS 1.2 minimum.
+	TLSConfig *tls.Config
+	// RequireTLS demands a TLS session with a verified certificate from
+	// every host; a host that cannot give one is skipped and the
+	// recipients are deferred, never sent in plaintext.
+	RequireTLS bool
+	// DisableMTASTS turns off MTA-STS (RFC 8461) policy lookups.
+	DisableMTASTS bool
+	// DisableDANE turns off TLSA (RFC 7672) lookups.
+	DisableDANE bool
+
+	// ConnectTimeout is the budget for reaching one MX host, split across
+	// its addresses. 0 → DefaultConnectTimeout. Every step is also bounded
+	// by the context of the call.
+	ConnectTimeout time.Duration
+	// Timeouts bound each step of the SMTP conversation. Zero fields → the
+	// RFC 5321 §4.5.3.2 values (5 minutes for the greeting, MAIL and RCPT,
+	// 2 for DATA, 3 per data block, 10 after the final dot), which suit
+	// slow receivers; a deadline on the context tightens them.
+	Timeouts Timeouts
+
+	// MaxParallelDomains bounds how many recipient domains of one message
+	// are delivered at once. 0 → DefaultMaxParallelDomains.
+	MaxParallelDomains int
+	// MaxMessageSize bounds what SendRaw reads. 0 → DefaultMaxMessageSize.
+	MaxMessageSize int64
+
+	// Logger receives structured records of each attempt. nil → silent.
+	Logger *slog.Logger
+	// DebugWriter, if set, receives the SMTP transcript of every session
+	// (commands and replies, never message bodies), one line at a time.
+	DebugWriter io.Writer
+	// Trace, if set, is told about each step; for metrics and tests.
+	Trace *Trace
+
+	debugMu sync.Mutex
+}
+
+// Timeouts bound the steps of an SMTP session (RFC 5321 §4.5.3.2). A zero
+// field means the RFC's value.
+type Timeouts struct {
+	Greeting  time.Duration // the 220 greeting
+	Command   time.Duration // EHLO, STARTTLS, RSET, QUIT
+	Mail      time.Duration // MAIL FROM
+	Rcpt      time.Duration // each RCPT TO
+	DataInit  time.Duration // DATA → 354
+	DataBlock time.Duration // each block of message data
+	DataTerm  time.Duration // the final dot → 250
+}
+
+// DefaultClient is the Client used by the package-level Send. Its fields
+// may be set before first use, like http.DefaultClient's.
+var DefaultClient = &Client{}
+
+// Send delivers m with DefaultClient.
+func Send(ctx context.Context, m *mime.Message) (*Result, error) {
+	return DefaultClient.Send(ctx, m)
+}
+
+// Send validates and writes m, signs it when a Signer is set, and makes one
+// delivery attempt to every recipient (To, Cc and Bcc) now.
+//
+// A message that does not validate is returned as an error and nothing is
+// sent. Otherwise the Result has an entry for every recipient, and the
+// error is Result.Err(): nil when every recipient was delivered, else one
+// error joining an *Error per recipient that was not. With a Store,
+// deferred recipients are then queued for retry (see Enqueue).
+func (c *Client) Send(ctx context.Context, m *mime.Message) (*Result, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%w: nil message", ErrInvalidMessage)
+	}
+	from, err := m.EnvelopeFrom()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	data, err := m.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	return c.send(ctx, from, m.Recipients(), data)
+}
+
+// SendRaw sends an already written message (RFC 5322 bytes, read whole
+// from msg) from the envelope sender from to the envelope recipients to.
+// from may be empty: the null reverse-path of a bounce. Addresses are
+// validated and their domains converted to A-labels; duplicates are sent
+// once. Results and errors are as for Send.
+func (c *Client) SendRaw(ctx context.Context, from string, to []string, msg io.Reader) (*Result, error) {
+	if msg == nil {
+		return nil, fmt.Errorf("%w: nil message reader", ErrInvalidMessage)
+	}
+	env, err := normalizeEnvelope(from, to)
+	if err != nil {
+		return nil, err
+	}
+	limit := c.maxMessageSize()
+	data, err := io.ReadAll(io.LimitReader(msg, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("relay: reading message: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrMessageTooLarge, limit)
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty message", ErrInvalidMessage)
+	}
+	return c.send(ctx, env.from, env.to, data)
+}
+
+type envelope struct {
+	from string
+	to   []string
+}
+
+// normalizeEnvelope validates the envelope addresses and de-duplicates the
+// recipients (case-insensitively on the domain, as mime does).
+func normalizeEnvelope(from string, to []string) (envelope, error) {
+	var env envelope
+	if from != "" {
+		f, err := mime.NormalizeAddress(from)
+		if err != nil {
+			return env, fmt.Errorf("%w: sender %q: %w", ErrInvalidEnvelope, from, err)
+		}
+		env.from = f
+	}
+	if len(to) == 0 {
+		return env, fmt.Errorf("%w: no recipients", ErrInvalidEnvelope)
+	}
+	seen := make(map[string]bool, len(to))
+	for _, a := range to {
+		n, err := mime.NormalizeAddress(a)
+		if err != nil {
+			return env, fmt.Errorf("%w: recipient %q: %w", ErrInvalidEnvelope, a, err)
+		}
+		if !seen[n] {
+			seen[n] = true
+			env.to = append(env.to, n)
+		}
+	}
+	return env, nil
+}
+
+// send signs data if a Signer is set and delivers it.
+func (c *Client) send(ctx context.Context, from string, to []string, data []byte) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if c.Signer != nil {
+		var buf bytes.Buffer
+		buf.Grow(len(data) + 1024)
+		if err := c.Signer.Sign(&buf, bytes.NewReader(data)); err != nil {
+			return nil, fmt.Errorf("relay: signing: %w", err)
+		}
+		data = buf.Bytes()
+	}
+	res := c.deliver(ctx, from, to, data)
+	return res, res.Err()
+}
+
+func (c *Client) maxMessageSize() int64 {
+	if c.MaxMessageSize > 0 {
+		return c.MaxMessageSize
+	}
+	return DefaultMaxMessageSize
+}
+
+func (c *Client) resolver() *mx.Resolver {
+	if c.Resolver != nil {
+		return c.Resolver
+	}
+	return mx.DefaultResolver
+}
+
+func (c *Client) port() int {
+	if c.Port > 0 {
+		return c.Port
+	}
+	return 25
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+func (c *Client) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return discardLogger
+}
+
+// helloName is the configured EHLO name, or "" to use the address literal
+// of the connection's local end.
+func (c *Client) helloName() string {
+	if c.Hostname != "" {
+		return c.Hostname
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" || strings.EqualFold(h, "localhost") || strings.HasPrefix(strings.ToLower(h), "localhost.") {
+		return ""
+	}
+	return h
+}
+
+// checkHostname validates a configured EHLO name before any connection.
+func (c *Client) checkHostname() error {
+	h := c.Hostname
+	if h == "" {
+		return nil
+	}
+	if len(h) > 255 || strings.ContainsAny(h, "\r\n\x00 <>\t") {
+		return fmt.Errorf("%w: EHLO name %q", ErrInvalidEnvelope, h)
+	}
+	return nil
+}
+
+// lockedWriter serializes the transcripts of concurrent sessions.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,183 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/mxrelay/mxrelay/mx"
+)
+
+// deliver makes one attempt for every recipient, domains in parallel, and
+// returns the results in the order of to.
+func (c *Client) deliver(ctx context.Context, from string, to []string, data []byte) *Result {
+	res := &Result{Recipients: make([]RecipientResult, len(to))}
+	if err := c.checkHostname(); err != nil {
+		for i, r := range to {
+			res.Recipients[i] = RecipientResult{Recipient: r, Status: Bounced, Message: err.Error()}
+		}
+		return res
+	}
+	// Group recipients by domain, keeping first-seen order.
+	var domains []string
+	byDomain := make(map[string][]int)
+	for i, r := range to {
+		d := strings.ToLower(r[strings.LastIndexByte(r, '@')+1:])
+		if _, ok := byDomain[d]; !ok {
+			domains = append(domains, d)
+		}
+		byDomain[d] = append(byDomain[d], i)
+	}
+	limit := c.MaxParallelDomains
+	if limit <= 0 {
+		limit = DefaultMaxParallelDomains
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for _, d := range domains {
+		idx := byDomain[d]
+		rcpts := make([]string, len(idx))
+		for j, i := range idx {
+			rcpts[j] = to[i]
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out := c.deliverDomain(ctx, d, from, rcpts, data)
+			for j, i := range idx {
+				res.Recipients[i] = out[j]
+			}
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+// attempt carries one domain's delivery state from host to host.
+type attempt struct {
+	c       *Client
+	domain  string
+	from    string
+	rcpts   []string
+	data    []byte
+	results []RecipientResult
+	policy  tlsPolicy // from MTA-STS and RequireTLS; DANE is per host
+	log     *slog.Logger
+
+	lastErr   error // why the last host failed, for the deferral message
+	forbidden int   // addresses refused by the destination policy
+	tried     int   // addresses dialled or refused
+}
+
+// deliverDomain makes one attempt for the recipients of one domain.
+func (c *Client) deliverDomain(ctx context.Context, domain, from string, rcpts []string, data []byte) []RecipientResult {
+	a := &attempt{
+		c: c, domain: domain, from: from, rcpts: rcpts, data: data,
+		results: make([]RecipientResult, len(rcpts)),
+		log:     c.logger().With("domain", domain),
+	}
+	for i, r := range rcpts {
+		a.results[i] = RecipientResult{Recipient: r, Status: Deferred}
+	}
+	a.run(ctx)
+	for _, r := range a.results {
+		c.Trace.recipientDone(r)
+		a.log.Info("recipient", "rcpt", r.Recipient, "status", r.Status.String(),
+			"code", r.Code, "enhanced", r.Enhanced, "mx", r.MX, "msg", r.Message)
+	}
+	c.Trace.attemptDone(domain, a.results)
+	return a.results
+}
+
+func (a *attempt) run(ctx context.Context) {
+	r := a.c.resolver()
+	hosts, err := r.LookupMX(ctx, a.domain)
+	a.c.Trace.mxResolved(a.domain, hosts, err)
+	switch {
+	case errors.Is(err, mx.ErrNullMX):
+		a.finish(Bounced, 0, "5.1.10", "domain accepts no mail (null MX, RFC 7505)")
+		return
+	case errors.Is(err, mx.ErrNoDomain):
+		a.finish(Bounced, 0, "5.1.2", "domain does not exist (NXDOMAIN)")
+		return
+	case errors.Is(err, mx.ErrInvalidName):
+		a.finish(Bounced, 0, "5.1.2", "invalid domain: "+err.Error())
+		return
+	case err != nil:
+		a.finish(Deferred, 0, "4.4.3", "MX lookup failed: "+err.Error())
+		return
+	case len(hosts) == 0:
+		a.finish(Deferred, 0, "4.4.3", "no usable MX host")
+		return
+	}
+
+	a.policy = a.c.basePolicy()
+	if !a.c.DisableMTASTS {
+		p, err := r.LookupSTS(ctx, a.domain)
+		if err != nil {
+			// RFC 8461 §5: without a (cached) policy, deliver as usual.
+			a.log.Debug("MTA-STS lookup failed", "err", err)
+		}
+		if p != nil && p.Mode == mx.STSEnforce {
+			a.policy.sts = p
+			var allowed []mx.MX
+			for _, h := range hosts {
+				if p.Match(h.Host) {
+					allowed = append(allowed, h)
+				} else {
+					a.log.Info("MX host not allowed by MTA-STS policy", "mx", h.Host)
+				}
+			}
+			if len(allowed) == 0 {
+				a.finish(Deferred, 0, "4.7.5", "no MX host matches the domain's MTA-STS policy")
+				return
+			}
+			hosts = allowed
+		}
+	}
+
+	for _, h := range hosts {
+		if err := ctx.Err(); err != nil {
+			a.lastErr = err
+			break
+		}
+		if a.tryHost(ctx, h.Host) {
+			return
+		}
+	}
+	switch {
+	case a.tried > 0 && a.forbidden == a.tried:
+		a.finish(Bounced, 0, "5.4.4", fmt.Sprintf("every MX address is loopback, private or reserved (%v)", a.lastErr))
+	case a.lastErr != nil:
+		a.deferAll(a.lastErr)
+	default:
+		a.finish(Deferred, 0, "4.4.1", "no MX host could be reached")
+	}
+}
+
+// finish gives every recipient the same outcome.
+func (a *attempt) finish(s Status, code int, enhanced, msg string) {
+	for i := range a.results {
+		r := &a.results[i]
+		r.Status, r.Code, r.Enhanced, r.Message = s, code, enhanced, msg
+	}
+}
+
+// deferAll defers every recipient with the reason err gives.
+func (a *attempt) deferAll(err error) {
+	code, enhanced, msg := describe(err)
+	if enhanced == "" {
+		enhanced = "4.4.1"
+	}
+	if code >= 500 {
+		// A 5xx greeting or EHLO from every host is still no reply about
+		// the recipients: keep it temporary, as Postfix does.
+		code = 0
+	}
+	a.finish(Deferred, code, enhanced, msg)
+}

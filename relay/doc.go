@@ -1,0 +1,42 @@
+// Package relay sends email straight to the recipients' mail servers.
+//
+// A [Client] ties the other packages of mxrelay into one sender: it builds
+// the message with [github.com/mxrelay/mxrelay/mime], signs it with
+// [github.com/mxrelay/mxrelay/dkim], finds the receiving servers with
+// [github.com/mxrelay/mxrelay/mx] and speaks SMTP to them itself. The zero
+// Client works; the package-level [Send] uses [DefaultClient].
+//
+// # The path of a message
+//
+//  1. The message is validated and written once: CRLF lines of at most 998
+//     octets, the transfer encoding chosen per part (RFC 5322, RFC 2045).
+//  2. With a Signer, DKIM signatures are prepended (RFC 6376, RFC 8463).
+//  3. Recipients are grouped by domain (IDN domains as A-labels); domains are
+//     delivered in parallel, bounded by MaxParallelDomains.
+//  4. For each domain, MX hosts are looked up and tried in preference order,
+//     random among equals (RFC 5321 §5.1); no MX means the domain's own
+//     addresses (implicit MX); a null MX (RFC 7505) or a domain that does
+//     not exist bounces at once; a DNS failure defers.
+//  5. For each host, its addresses are tried in turn within one dial budget.
+//     The address actually dialled is checked against the destination
+//     policy first (AllowPrivateAddrs), so DNS rebinding cannot reach
+//     loopback, private or metadata addresses.
+//  6. TLS: STARTTLS whenever offered (opportunistic; a failed handshake is
+//     retried in plaintext, as Postfix does), unless a policy demands a
+//     verified session: MTA-STS in enforce mode (RFC 8461), DANE when the
+//     TLSA records are DNSSEC-authenticated (RFC 7672), or RequireTLS. A
+//     demanded session that cannot be had moves on to the next host and
+//     finally defers; nothing is then sent in plaintext.
+//  7. MAIL, every RCPT and DATA go in one write when the server offers
+//     PIPELINING (RFC 2920); the message goes with BDAT when it offers
+//     CHUNKING (RFC 3030). The data is written so that no bare CR or LF and
+//     no premature end of data reaches the wire (SMTP smuggling).
+//  8. Each recipient gets its own result: 2xx → Delivered; 5xx → Bounced;
+//     4xx, timeouts and connection faults → Deferred. A connection failure,
+//     a 4xx greeting or a refused TLS session moves on to the next address
+//     or host; a reply to RCPT does not.
+//
+// Errors: [Result.Err] joins an [*Error] per recipient that was not
+// delivered; [IsPermanent] tells a bounce from a deferral; sentinels such as
+// [ErrForbiddenAddress] and [ErrTLSRequired] work with errors.Is.
+package relay

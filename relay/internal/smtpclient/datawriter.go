@@ -1,0 +1,165 @@
+package smtpclient
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+)
+
+var (
+	crlf      = []byte("\r\n")
+	dot       = []byte(".")
+	endOfData = []byte(".\r\n")
+)
+
+// DataWriter turns message bytes into SMTP message data (RFC 5321 §4.5.2):
+// every line ends in CRLF (a bare CR, a bare LF and CRLF all become CRLF),
+// a line starting with "." gets another "." in front (unless dot-stuffing
+// is off, as for BDAT), and Close ends the data with CRLF.CRLF (only CRLF
+// without dot-stuffing). So no premature end-of-data, and no bare CR or LF,
+// can reach the wire (SMTP smuggling, CVE-2023-51764).
+//
+// It scans with bytes.IndexByte and passes runs of well-formed lines to the
+// underlying writer in one call; it does not allocate.
+type DataWriter struct {
+	w         io.Writer
+	stuff     bool
+	lineStart bool // the next byte starts a line
+	pendingCR bool // the last byte written was a CR whose successor is unknown
+	n         int64
+	err       error
+}
+
+// NewDataWriter returns a DataWriter writing to w; dotStuff selects DATA
+// (true) or BDAT (false) framing.
+func NewDataWriter(w io.Writer, dotStuff bool) *DataWriter {
+	d := &DataWriter{}
+	d.Reset(w, dotStuff)
+	return d
+}
+
+// Reset makes d write a new message to w, as NewDataWriter does.
+func (d *DataWriter) Reset(w io.Writer, dotStuff bool) {
+	*d = DataWriter{w: w, stuff: dotStuff, lineStart: true}
+}
+
+// Written is the number of bytes passed to the underlying writer so far.
+func (d *DataWriter) Written() int64 { return d.n }
+
+func (d *DataWriter) put(b []byte) {
+	if d.err != nil || len(b) == 0 {
+		return
+	}
+	n, err := d.w.Write(b)
+	d.n += int64(n)
+	d.err = err
+}
+
+// Write normalises p and writes it. It returns len(p) unless the
+// underlying writer failed.
+func (d *DataWriter) Write(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	total := len(p)
+	if d.pendingCR && len(p) > 0 {
+		// CR at the end of the previous Write: CRLF or a bare CR, both CRLF.
+		d.pendingCR = false
+		d.put(crlf)
+		d.lineStart = true
+		if p[0] == '\n' {
+			p = p[1:]
+		}
+	}
+	start, pos := 0, 0 // p[start:pos] is an unmodified run not yet written
+	for pos < len(p) {
+		if d.lineStart {
+			d.lineStart = false
+			if d.stuff && p[pos] == '.' {
+				d.put(p[start:pos])
+				d.put(dot)
+				start = pos
+			}
+		}
+		rest := p[pos:]
+		i := bytes.IndexByte(rest, '\n')
+		seg := rest
+		if i >= 0 {
+			seg = rest[:i]
+		}
+		if j := bytes.IndexByte(seg, '\r'); j >= 0 && (i < 0 || j != i-1) {
+			// A CR not followed by LF (or not known yet, at the end of p).
+			cr := pos + j
+			d.put(p[start:cr])
+			if cr == len(p)-1 {
+				d.pendingCR = true
+				start, pos = len(p), len(p)
+				break
+			}
+			d.put(crlf)
+			pos = cr + 1
+			start = pos
+			d.lineStart = true
+			continue
+		}
+		if i < 0 {
+			pos = len(p)
+			break
+		}
+		lf := pos + i
+		pos = lf + 1
+		d.lineStart = true
+		if i > 0 && rest[i-1] == '\r' {
+			continue // a proper CRLF: stays in the run
+		}
+		d.put(p[start:lf]) // a bare LF
+		d.put(crlf)
+		start = pos
+	}
+	d.put(p[start:pos])
+	if d.err != nil {
+		return 0, d.err
+	}
+	return total, nil
+}
+
+// Close ends the data: it finishes an unterminated last line with CRLF and,
+// when dot-stuffing, writes the terminating ".\r\n". It does not close the
+// underlying writer.
+func (d *DataWriter) Close() error {
+	if d.pendingCR || !d.lineStart {
+		d.pendingCR = false
+		d.put(crlf)
+		d.lineStart = true
+	}
+	if d.stuff {
+		d.put(endOfData)
+	}
+	return d.err
+}
+
+// scanBody reports the size of body once normalised for BDAT (CRLF line
+// ends, a final CRLF, no dot-stuffing) and whether it has 8-bit bytes.
+func scanBody(body []byte) (size int64, eightBit bool) {
+	d := DataWriter{w: io.Discard, lineStart: true}
+	d.Write(body) //nolint:errcheck // io.Discard does not fail
+	d.Close()     //nolint:errcheck
+	return d.Written(), has8bit(body)
+}
+
+// has8bit reports whether b has a byte >= 0x80.
+func has8bit(b []byte) bool {
+	for len(b) >= 32 {
+		if (binary.LittleEndian.Uint64(b)|binary.LittleEndian.Uint64(b[8:])|
+			binary.LittleEndian.Uint64(b[16:])|binary.LittleEndian.Uint64(b[24:]))&0x8080808080808080 != 0 {
+			return true
+		}
+		b = b[32:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}

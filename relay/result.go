@@ -1,0 +1,76 @@
+package relay
+
+import (
+	"errors"
+	"sort"
+)
+
+// Result reports what became of every recipient of one message.
+type Result struct {
+	Recipients []RecipientResult
+}
+
+// RecipientResult is the outcome for one envelope recipient.
+type RecipientResult struct {
+	Recipient string  `json:"recipient"`
+	Status    Status  `json:"status"`             // Delivered, Deferred or Bounced
+	Code      int     `json:"code,omitempty"`     // SMTP reply code, 0 if none
+	Enhanced  string  `json:"enhanced,omitempty"` // "5.1.1" where the server sent one
+	Message   string  `json:"message,omitempty"`  // server text or local reason
+	MX        string  `json:"mx,omitempty"`       // host that answered
+	TLS       TLSInfo `json:"tls"`                // how the session that carried it was protected
+}
+
+// TLSInfo describes the transport security of the session that carried (or
+// failed to carry) a recipient.
+type TLSInfo struct {
+	Version  string `json:"version,omitempty"` // "TLS 1.3"; empty: plaintext
+	Verified bool   `json:"verified"`          // the certificate was verified (PKIX or DANE)
+	Policy   string `json:"policy,omitempty"`  // "opportunistic", "mta-sts", "dane" or "required"
+}
+
+// Err returns nil when the recipient was delivered, and otherwise an *Error
+// describing why not.
+func (r *RecipientResult) Err() error {
+	if r.Status == Delivered {
+		return nil
+	}
+	return &Error{
+		Recipient: r.Recipient,
+		Host:      r.MX,
+		Code:      r.Code,
+		Enhanced:  r.Enhanced,
+		Message:   r.Message,
+		Permanent: r.Status == Bounced,
+	}
+}
+
+// Count returns how many recipients have status s.
+func (r *Result) Count(s Status) int {
+	n := 0
+	for i := range r.Recipients {
+		if r.Recipients[i].Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Err returns nil when every recipient was delivered; otherwise one error
+// whose Unwrap() []error holds an *Error per recipient that was not, sorted
+// by recipient.
+func (r *Result) Err() error {
+	var errs []error
+	for i := range r.Recipients {
+		if err := r.Recipients[i].Err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		return errs[i].(*Error).Recipient < errs[j].(*Error).Recipient
+	})
+	return errors.Join(errs...)
+}

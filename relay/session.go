@@ -1,0 +1,231 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
+)
+
+// tryHost delivers to one MX host. It reports true when a session reached
+// the mail transaction, whose per-recipient results are then final for this
+// attempt; false sends the caller on to the next host.
+func (a *attempt) tryHost(ctx context.Context, host string) bool {
+	c := a.c
+	r := c.resolver()
+	log := a.log.With("mx", host)
+
+	addrs, err := r.LookupIP(ctx, host)
+	if err != nil {
+		log.Info("address lookup failed", "err", err)
+		a.lastErr = fmt.Errorf("%s: address lookup: %w", host, err)
+		return false
+	}
+	pol := a.policy
+	if !c.DisableDANE {
+		recs, authenticated, err := r.LookupTLSA(ctx, host, c.port())
+		if err != nil {
+			// RFC 7672 §2.1.1: a failed TLSA lookup is not "no TLSA"; the
+			// host cannot be used securely now.
+			log.Info("TLSA lookup failed", "err", err)
+			a.lastErr = &Error{Host: host, Enhanced: "4.7.5", Message: "TLSA lookup failed: " + err.Error(), Err: err}
+			return false
+		}
+		if authenticated {
+			pol.dane = usableTLSA(recs)
+		}
+	}
+
+	var allowed []netip.Addr
+	for _, ip := range addrs {
+		a.tried++
+		if !c.AllowPrivateAddrs {
+			if err := checkDestination(ip); err != nil {
+				a.forbidden++
+				log.Warn("refusing MX address", "addr", ip, "err", err)
+				a.lastErr = fmt.Errorf("%s: %w", host, err)
+				c.Trace.connected(host, ip, err)
+				continue
+			}
+		}
+		allowed = append(allowed, ip)
+	}
+	budget := c.ConnectTimeout
+	if budget <= 0 {
+		budget = DefaultConnectTimeout
+	}
+	deadline := time.Now().Add(budget)
+	for i, ip := range allowed {
+		// Split what is left of the budget across the addresses left.
+		per := time.Until(deadline) / time.Duration(len(allowed)-i)
+		if per <= 0 {
+			break
+		}
+		sess, err := a.connect(ctx, host, ip, per, pol, false)
+		if err != nil {
+			a.lastErr = err
+			continue
+		}
+		a.transact(ctx, sess)
+		return true
+	}
+	return false
+}
+
+// session is one SMTP session ready for a transaction.
+type session struct {
+	cl   *smtpclient.Client
+	host string
+	addr netip.Addr
+	tls  TLSInfo
+}
+
+// connect dials ip, reads the greeting, says EHLO and applies the TLS
+// policy. With plaintext set it skips STARTTLS (the retry after a failed
+// opportunistic handshake).
+func (a *attempt) connect(ctx context.Context, host string, ip netip.Addr, budget time.Duration, pol tlsPolicy, plaintext bool) (*session, error) {
+	c := a.c
+	log := a.log.With("mx", host, "addr", ip)
+	opts := c.sessionOptions(host)
+	addr := net.JoinHostPort(ip.String(), strconv.Itoa(c.port()))
+	// The greeting must come within the budget too: a server that accepts
+	// and never speaks must not hold up the next address for 5 minutes.
+	gctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	d := net.Dialer{Timeout: budget}
+	conn, err := d.DialContext(gctx, "tcp", addr)
+	var cl *smtpclient.Client
+	if err == nil {
+		cl, err = smtpclient.NewClient(gctx, conn, opts)
+	}
+	c.Trace.connected(host, ip, err)
+	if err != nil {
+		log.Info("connect failed", "err", err)
+		return nil, hostError(host, "connect", err)
+	}
+	name := c.helloName()
+	if name == "" {
+		if la, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+			name = addressLiteral(la.AddrPort().Addr())
+		}
+	}
+	if err := cl.Hello(ctx, name); err != nil {
+		cl.Close()
+		log.Info("EHLO failed", "err", err)
+		return nil, hostError(host, "EHLO", err)
+	}
+	s := &session{cl: cl, host: host, addr: ip}
+	required := pol.required()
+	switch {
+	case plaintext:
+	case cl.Supports("STARTTLS"):
+		info := TLSInfo{Policy: pol.name()}
+		cfg := pol.config(c.TLSConfig, host, &info)
+		if err := cl.StartTLS(ctx, cfg); err != nil {
+			cl.Close()
+			c.Trace.tlsDone(host, info, err)
+			log.Info("STARTTLS failed", "err", err, "policy", info.Policy)
+			if required {
+				return nil, &Error{Host: host, Command: "STARTTLS", Enhanced: "4.7.5",
+					Message: "TLS required by " + pol.name() + " policy: " + err.Error(), Err: errors.Join(ErrTLSRequired, err)}
+			}
+			if errors.Is(err, smtpclient.ErrTLSInjection) {
+				return nil, hostError(host, "STARTTLS", err)
+			}
+			// Opportunistic TLS: a failed handshake is retried without
+			// TLS on the same address, as Postfix does.
+			return a.connect(ctx, host, ip, budget, pol, true)
+		}
+		st, _ := cl.TLSConnectionState()
+		info.Version = tls.VersionName(st.Version)
+		s.tls = info
+		c.Trace.tlsDone(host, info, nil)
+	case required:
+		cl.Close()
+		err := &Error{Host: host, Command: "STARTTLS", Enhanced: "4.7.5",
+			Message: "server does not offer STARTTLS, TLS required by " + pol.name() + " policy", Err: ErrTLSRequired}
+		c.Trace.tlsDone(host, TLSInfo{Policy: pol.name()}, err)
+		return nil, err
+	}
+	if s.tls.Version == "" {
+		s.tls.Policy = pol.name()
+		c.Trace.tlsDone(host, s.tls, nil)
+	}
+	return s, nil
+}
+
+// sessionOptions builds the smtpclient options from the Client's fields.
+func (c *Client) sessionOptions(host string) *smtpclient.Options {
+	t := c.Timeouts
+	o := &smtpclient.Options{
+		GreetingTimeout:  t.Greeting,
+		CommandTimeout:   t.Command,
+		MailTimeout:      t.Mail,
+		RcptTimeout:      t.Rcpt,
+		DataInitTimeout:  t.DataInit,
+		DataBlockTimeout: t.DataBlock,
+		DataTermTimeout:  t.DataTerm,
+	}
+	if c.DebugWriter != nil {
+		o.DebugWriter = &prefixWriter{prefix: host + " ", w: lockedWriter{mu: &c.debugMu, w: c.DebugWriter}}
+	}
+	return o
+}
+
+// addressLiteral formats ip for EHLO (RFC 5321 §4.1.3).
+func addressLiteral(ip netip.Addr) string {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		return "[IPv6:" + ip.String() + "]"
+	}
+	return "[" + ip.String() + "]"
+}
+
+// hostError wraps a session failure with the host it came from.
+func hostError(host, step string, err error) error {
+	var se *smtpclient.Error
+	if errors.As(err, &se) {
+		return &Error{Host: host, Command: se.Command, Code: se.Code, Enhanced: se.Enhanced,
+			Message: se.Message, Permanent: se.Permanent(), Err: err}
+	}
+	return &Error{Host: host, Command: step, Message: err.Error(), Err: err}
+}
+
+// describe extracts the reply code, enhanced code and text of err.
+func describe(err error) (code int, enhanced, msg string) {
+	var re *Error
+	if errors.As(err, &re) {
+		msg = re.Message
+		if re.Host != "" {
+			msg = re.Host + ": " + msg
+		}
+		return re.Code, re.Enhanced, msg
+	}
+	var se *smtpclient.Error
+	if errors.As(err, &se) {
+		return se.Code, se.Enhanced, se.Message
+	}
+	return 0, "", err.Error()
+}
+
+// prefixWriter puts a prefix before every line of a transcript.
+type prefixWriter struct {
+	prefix string
+	w      interface{ Write([]byte) (int, error) }
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf[:0], p.prefix...)
+	p.buf = append(p.buf, b...)
+	if _, err := p.w.Write(p.buf); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

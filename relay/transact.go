@@ -1,0 +1,144 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
+)
+
+// defaultRcptMax is how many recipients go in one transaction when the
+// server announces no LIMITS RCPTMAX: RFC 5321 §4.5.3.1.8 makes every
+// server accept at least 100.
+const defaultRcptMax = 100
+
+// maxTransactions bounds the transactions of one attempt on one session
+// (splitting by RCPTMAX and re-sending after 452 replies).
+const maxTransactions = 50
+
+// transact sends the message to every recipient over s, in as many
+// transactions as the server's recipient limit needs, and records each
+// recipient's outcome. Recipients refused with 452 ("too many recipients",
+// RFC 5321 §4.5.3.1.10) after others were accepted go again in the next
+// transaction; when a transaction accepts none of them they are deferred.
+func (a *attempt) transact(ctx context.Context, s *session) {
+	defer func() {
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		s.cl.Quit(qctx)
+		cancel()
+	}()
+	max := s.cl.RcptMax()
+	if max <= 0 || max > defaultRcptMax {
+		max = defaultRcptMax
+	}
+	pending := make([]int, len(a.rcpts))
+	for i := range pending {
+		pending[i] = i
+	}
+	for n := 0; len(pending) > 0; n++ {
+		if n == maxTransactions || ctx.Err() != nil {
+			break
+		}
+		batch := pending[:min(max, len(pending))]
+		rest := pending[len(batch):]
+		env := &smtpclient.Envelope{From: a.from, To: make([]string, len(batch))}
+		for j, i := range batch {
+			env.To[j] = a.rcpts[i]
+		}
+		tx, err := s.cl.Send(ctx, env, a.data)
+		if tx == nil {
+			// Nothing was sent (invalid envelope) or the session broke
+			// before MAIL: every recipient of the batch gets the reason.
+			for _, i := range batch {
+				a.setErr(i, s, err)
+			}
+			if isSessionFault(err) {
+				a.deferRest(rest, s, err)
+				return
+			}
+			pending = rest
+			continue
+		}
+		var again []int
+		for j, i := range batch {
+			rr := tx.Rcpts[j]
+			if rr.Err == nil {
+				a.setDelivered(i, s, tx.Final)
+				continue
+			}
+			if tooMany(rr.Err) && tx.Delivered() > 0 {
+				again = append(again, i)
+				continue
+			}
+			a.setErr(i, s, rr.Err)
+		}
+		if err != nil && isSessionFault(err) {
+			a.deferRest(append(again, rest...), s, err)
+			return
+		}
+		pending = append(again, rest...)
+	}
+	a.deferRest(pending, s, ctx.Err())
+}
+
+func (a *attempt) deferRest(idx []int, s *session, err error) {
+	if err == nil {
+		err = errors.New("not attempted: too many transactions")
+	}
+	for _, i := range idx {
+		a.setErr(i, s, err)
+		a.results[i].Status = Deferred
+	}
+}
+
+func (a *attempt) setDelivered(i int, s *session, final smtpclient.Reply) {
+	r := &a.results[i]
+	r.Status = Delivered
+	r.Code, r.Enhanced, r.Message = final.Code, final.Enhanced, final.Text()
+	r.MX, r.TLS = s.host, s.tls
+}
+
+func (a *attempt) setErr(i int, s *session, err error) {
+	r := &a.results[i]
+	r.MX, r.TLS = s.host, s.tls
+	var se *smtpclient.Error
+	if errors.As(err, &se) {
+		r.Code, r.Enhanced, r.Message = se.Code, se.Enhanced, se.Message
+		if r.Message == "" && se.Err != nil {
+			r.Message = se.Err.Error()
+		}
+		if se.Permanent() {
+			r.Status = Bounced
+		} else {
+			r.Status = Deferred
+		}
+		return
+	}
+	r.Status = Deferred
+	if err != nil {
+		r.Message = err.Error()
+	}
+}
+
+// tooMany reports a 452 to RCPT or a recipient held back by RCPTMAX.
+func tooMany(err error) bool {
+	var se *smtpclient.Error
+	if errors.As(err, &se) && (se.Code == 452 || errors.Is(err, smtpclient.ErrTooManyRecipients)) {
+		return true
+	}
+	return false
+}
+
+// isSessionFault reports an error that ended the session (timeouts,
+// broken connections, protocol violations), as opposed to a reply.
+func isSessionFault(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *smtpclient.Error
+	if errors.As(err, &se) && se.Code != 0 {
+		return se.Code == 421
+	}
+	return !errors.As(err, &se)
+}
