@@ -29,7 +29,9 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 	}
 	pol := a.policy
 	if !c.DisableDANE {
-		recs, authenticated, err := r.LookupTLSA(ctx, host, c.port())
+		// SMTP's TLSA records live at _25._tcp.<host> (RFC 7672 §2.2.3),
+		// whatever port a test dials.
+		recs, authenticated, err := r.LookupTLSA(ctx, host, 25)
 		if err != nil {
 			// RFC 7672 §2.1.1: a failed TLSA lookup is not "no TLSA"; the
 			// host cannot be used securely now.

@@ -3,6 +3,7 @@ package relaytest
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -56,8 +57,10 @@ type HostConfig struct {
 	MaxSize             int64 // SIZE limit; 0 → no limit announced
 	MaxRecipients       int   // LIMITS RCPTMAX; 0 → none
 
-	// Greeting, when set, replaces the 220 greeting, e.g. "421 4.3.2 busy";
-	// the connection is closed after it unless it starts with 2.
+	// Greeting, when set, is written instead of the 220 greeting, as is
+	// (lines end in CRLF), and the connection is then closed: a
+	// "421 4.3.2 busy\r\n", or something hostile such as a reply line of a
+	// megabyte or ten thousand continuation lines.
 	Greeting string
 	// NoGreeting: accept the connection and never say anything.
 	NoGreeting bool
@@ -125,6 +128,15 @@ func (h *Host) Config() HostConfig {
 	return h.cfg
 }
 
+// Certificate returns the host's TLS certificate, nil for TLSNone; for
+// publishing TLSA records in DANE tests.
+func (h *Host) Certificate() *x509.Certificate {
+	if h.tlsc == nil || len(h.tlsc.Certificates) == 0 {
+		return nil
+	}
+	return h.tlsc.Certificates[0].Leaf
+}
+
 // Connections returns how many connections the host has accepted.
 func (h *Host) Connections() int {
 	h.mu.Lock()
@@ -144,9 +156,16 @@ func (h *Host) serve() {
 		switch {
 		case h.cfg.NoGreeting:
 			go h.silent(c)
-		case h.cfg.Greeting != "" && !strings.HasPrefix(h.cfg.Greeting, "2"):
+		case h.cfg.Greeting != "":
 			go func() {
-				io.WriteString(c, h.cfg.Greeting+"\r\n")
+				c.SetDeadline(time.Now().Add(time.Minute))
+				io.WriteString(c, h.cfg.Greeting)
+				// Half-close, then wait for the client to go, so the
+				// greeting is not lost to a reset.
+				if tc, ok := c.(*net.TCPConn); ok {
+					tc.CloseWrite()
+				}
+				io.Copy(io.Discard, io.LimitReader(c, 1<<20))
 				c.Close()
 			}()
 		default:

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type Server struct {
 	msgs   []*Message
 	arrive chan struct{} // closed and replaced when a message is recorded
 	closed bool
+
+	sts      *httptest.Server // serves MTA-STS policies, started on first use
+	policies map[string]string
+	stsID    int
 }
 
 // NewServer starts the DNS server. Add hosts with AddHost and domains with
@@ -120,8 +125,13 @@ func (s *Server) AddDomain(domain string, hosts ...string) {
 	})
 }
 
-// Resolver returns a resolver that asks only the harness's DNS server.
-func (s *Server) Resolver() *mx.Resolver { return s.DNS.Resolver() }
+// Resolver returns a new resolver that asks only the harness's DNS server
+// and fetches MTA-STS policies from the harness.
+func (s *Server) Resolver() *mx.Resolver {
+	r := s.DNS.Resolver()
+	r.HTTPClient = s.stsClient()
+	return r
+}
 
 // RootCAs returns a pool holding the test CA that signs TLSValid hosts'
 // certificates.
@@ -197,6 +207,11 @@ func (s *Server) Close() {
 		h.close()
 	}
 	s.DNS.Close()
+	s.mu.Lock()
+	if s.sts != nil {
+		s.sts.Close()
+	}
+	s.mu.Unlock()
 }
 
 type discardLogger struct{}

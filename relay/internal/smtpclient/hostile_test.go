@@ -216,3 +216,37 @@ func TestStepTimeout(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 }
+
+func TestCancelDuringBlockedWrite(t *testing.T) {
+	// The server says 354 and then stops reading: the data write blocks
+	// once the socket buffers fill, and cancelling ctx must end it. The
+	// server cancels, so the client is surely in its data phase by then.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stall := make(chan struct{})
+	srv := newFakeServer(t, func(fs *fakeSession) {
+		fs.write(defaultScript["greeting"][0])
+		fs.readLine()
+		fs.write("250-fake\r\n250 PIPELINING\r\n")
+		for i := 0; i < 3; i++ { // MAIL, RCPT, DATA in one write
+			fs.readLine()
+		}
+		fs.write("250 ok\r\n250 ok\r\n354 go\r\n")
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+		select {
+		case <-stall:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	t.Cleanup(func() { close(stall) }) // runs before the server's cleanup
+	c, _ := dialFake(t, testCtx(t), srv.addr(), nil)
+	if err := c.Hello(testCtx(t), "client.test"); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(strings.Repeat("0123456789012345678901234567890123456789012345678901234567890123456789\r\n", 1<<18)) // 18 MB
+	_, err := c.Send(ctx, &Envelope{From: "a@x.test", To: []string{"b@y.test"}}, body)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "DATA") {
+		t.Fatalf("Send: %v, want Canceled while sending DATA", err)
+	}
+}

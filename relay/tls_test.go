@@ -1,0 +1,138 @@
+package relay_test
+
+import (
+	"crypto/sha256"
+	"errors"
+	"testing"
+
+	"github.com/mxrelay/mxrelay/mx"
+	"github.com/mxrelay/mxrelay/mx/mxtest"
+	"github.com/mxrelay/mxrelay/relay"
+	"github.com/mxrelay/mxrelay/relay/relaytest"
+)
+
+const enforcePolicy = "version: STSv1\nmode: enforce\nmx: *.example.com\nmax_age: 86400\n"
+
+func TestTLSPolicies(t *testing.T) {
+	type want struct {
+		status   relay.Status
+		tls      bool // delivered over TLS
+		verified bool
+		policy   string
+	}
+	cases := []struct {
+		name  string
+		host  relaytest.HostConfig
+		setup func(c *relay.Client, s *relaytest.Server, h *relaytest.Host)
+		want  want
+	}{
+		{"opportunistic valid", relaytest.HostConfig{}, nil,
+			want{relay.Delivered, true, true, "opportunistic"}},
+		{"opportunistic self-signed", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, nil,
+			want{relay.Delivered, true, false, "opportunistic"}},
+		{"opportunistic broken handshake falls back to plaintext", relaytest.HostConfig{TLS: relaytest.TLSBroken}, nil,
+			want{relay.Delivered, false, false, "opportunistic"}},
+		{"opportunistic no STARTTLS", relaytest.HostConfig{TLS: relaytest.TLSNone}, nil,
+			want{relay.Delivered, false, false, "opportunistic"}},
+		{"required valid", relaytest.HostConfig{}, func(c *relay.Client, _ *relaytest.Server, _ *relaytest.Host) { c.RequireTLS = true },
+			want{relay.Delivered, true, true, "required"}},
+		{"required self-signed", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(c *relay.Client, _ *relaytest.Server, _ *relaytest.Host) { c.RequireTLS = true },
+			want{relay.Deferred, false, false, ""}},
+		{"required no STARTTLS", relaytest.HostConfig{TLS: relaytest.TLSNone}, func(c *relay.Client, _ *relaytest.Server, _ *relaytest.Host) { c.RequireTLS = true },
+			want{relay.Deferred, false, false, ""}},
+		{"mta-sts enforce valid", relaytest.HostConfig{}, func(_ *relay.Client, s *relaytest.Server, _ *relaytest.Host) {
+			s.SetSTSPolicy("example.com", enforcePolicy)
+		}, want{relay.Delivered, true, true, "mta-sts"}},
+		{"mta-sts enforce handshake fails", relaytest.HostConfig{TLS: relaytest.TLSBroken}, func(_ *relay.Client, s *relaytest.Server, _ *relaytest.Host) {
+			s.SetSTSPolicy("example.com", enforcePolicy)
+		}, want{relay.Deferred, false, false, ""}},
+		{"mta-sts enforce wrong name", relaytest.HostConfig{TLS: relaytest.TLSWrongName}, func(_ *relay.Client, s *relaytest.Server, _ *relaytest.Host) {
+			s.SetSTSPolicy("example.com", enforcePolicy)
+		}, want{relay.Deferred, false, false, ""}},
+		{"mta-sts enforce MX not in policy", relaytest.HostConfig{}, func(_ *relay.Client, s *relaytest.Server, _ *relaytest.Host) {
+			s.SetSTSPolicy("example.com", "version: STSv1\nmode: enforce\nmx: mail.other.example\nmax_age: 86400\n")
+		}, want{relay.Deferred, false, false, ""}},
+		{"mta-sts testing self-signed", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, _ *relaytest.Host) {
+			s.SetSTSPolicy("example.com", "version: STSv1\nmode: testing\nmx: *.example.com\nmax_age: 86400\n")
+		}, want{relay.Delivered, true, false, "opportunistic"}},
+		{"dane-ee match", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			publishTLSA(s, h, true, false)
+		}, want{relay.Delivered, true, true, "dane"}},
+		{"dane-ee mismatch", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			publishTLSA(s, h, true, true)
+		}, want{relay.Deferred, false, false, ""}},
+		{"dane no STARTTLS", relaytest.HostConfig{TLS: relaytest.TLSNone}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			s.DNS.Set("_25._tcp.mx.example.com", mxtest.Domain{TLSA: []mx.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: make([]byte, 32)}}, Faults: mxtest.Faults{AD: true}})
+		}, want{relay.Deferred, false, false, ""}},
+		{"tlsa not authenticated is ignored", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			publishTLSA(s, h, false, true)
+		}, want{relay.Delivered, true, false, "opportunistic"}},
+		{"tlsa lookup failure defers", relaytest.HostConfig{}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			s.DNS.Set("_25._tcp.mx.example.com", mxtest.Domain{Faults: mxtest.Faults{ServFail: true}})
+		}, want{relay.Deferred, false, false, ""}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newHarness(t)
+			h := addHost(t, s, "mx.example.com", tc.host)
+			s.AddDomain("example.com", "mx.example.com")
+			c := s.Client()
+			if tc.setup != nil {
+				tc.setup(c, s, h)
+			}
+			res, err := c.Send(ctx(t), testMessage("b@example.com"))
+			r := res.Recipients[0]
+			if r.Status != tc.want.status {
+				t.Fatalf("status %v (%s), want %v", r.Status, r.Message, tc.want.status)
+			}
+			msgs := s.Messages()
+			if tc.want.status != relay.Delivered {
+				if err == nil || len(msgs) != 0 {
+					t.Fatalf("err=%v, %d messages received", err, len(msgs))
+				}
+				return
+			}
+			if len(msgs) != 1 {
+				t.Fatalf("%d messages received", len(msgs))
+			}
+			if (msgs[0].TLS != nil) != tc.want.tls || (r.TLS.Version != "") != tc.want.tls {
+				t.Errorf("TLS: server saw %v, result says %q, want %v", msgs[0].TLS != nil, r.TLS.Version, tc.want.tls)
+			}
+			if r.TLS.Verified != tc.want.verified || r.TLS.Policy != tc.want.policy {
+				t.Errorf("TLS info %+v, want verified=%v policy=%q", r.TLS, tc.want.verified, tc.want.policy)
+			}
+		})
+	}
+}
+
+// publishTLSA publishes a DANE-EE SPKI SHA-256 record for h's certificate
+// (or a wrong one), authenticated or not.
+func publishTLSA(s *relaytest.Server, h *relaytest.Host, ad, wrong bool) {
+	sum := sha256.Sum256(h.Certificate().RawSubjectPublicKeyInfo)
+	if wrong {
+		sum[0] ^= 0xff
+	}
+	s.DNS.Set("_25._tcp."+h.Name, mxtest.Domain{
+		TLSA:   []mx.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: sum[:]}},
+		Faults: mxtest.Faults{AD: ad},
+	})
+}
+
+func TestTLSRequiredError(t *testing.T) {
+	s := newHarness(t)
+	addHost(t, s, "mx.example.com", relaytest.HostConfig{TLS: relaytest.TLSNone})
+	s.AddDomain("example.com", "mx.example.com")
+	c := s.Client()
+	c.RequireTLS = true
+	res, err := c.Send(ctx(t), testMessage("b@example.com"))
+	if err == nil || relay.IsPermanent(err) {
+		t.Fatalf("err = %v, want a temporary error", err)
+	}
+	if r := res.Recipients[0]; r.Enhanced != "4.7.5" {
+		t.Errorf("enhanced %q (%s)", r.Enhanced, r.Message)
+	}
+	var re *relay.Error
+	if !errors.As(err, &re) || re.Temporary() == false {
+		t.Errorf("errors.As: %v", err)
+	}
+}
