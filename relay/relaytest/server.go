@@ -1,6 +1,7 @@
 package relaytest
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -137,16 +138,37 @@ func (s *Server) Resolver() *mx.Resolver {
 // certificates.
 func (s *Server) RootCAs() *x509.CertPool { return s.ca.pool }
 
-// Client returns a relay.Client set up for the harness: its DNS, its port,
-// private (loopback) addresses allowed, the test CA trusted, and the EHLO
-// name "client.relaytest". Change its fields as a test needs.
+// Client returns a relay.Client set up for the harness (see Configure).
+// Change its fields as a test needs.
 func (s *Server) Client() *relay.Client {
-	return &relay.Client{
-		Hostname:          "client.relaytest",
-		Resolver:          s.Resolver(),
-		Port:              s.Port,
-		AllowPrivateAddrs: true,
-		TLSConfig:         &tls.Config{RootCAs: s.ca.pool},
+	c := &relay.Client{}
+	s.Configure(c)
+	return c
+}
+
+// Configure points c at the harness: its DNS, its port, private (loopback)
+// addresses allowed, the test CA trusted, and the EHLO name
+// "client.relaytest". Other fields are left alone. Use it on
+// relay.DefaultClient to test code that calls relay.Send.
+func (s *Server) Configure(c *relay.Client) {
+	c.Hostname = "client.relaytest"
+	c.Resolver = s.Resolver()
+	c.Port = s.Port
+	c.AllowPrivateAddrs = true
+	c.TLSConfig = &tls.Config{RootCAs: s.ca.pool}
+}
+
+// NetResolver returns a *net.Resolver that asks the harness's DNS server,
+// for code that looks names up with the standard library (a DKIM
+// verifier's LookupTXT, for one).
+func (s *Server) NetResolver() *net.Resolver {
+	addr := s.DNS.Addr()
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
 	}
 }
 

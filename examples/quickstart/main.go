@@ -1,0 +1,118 @@
+// Command quickstart sends a signed message end to end without leaving the
+// machine: an in-process DNS server and MX hosts (relay/relaytest) stand in
+// for the internet, a DKIM key is generated and published in that DNS, the
+// message goes out through relay.Send, and what arrived is printed with its
+// DKIM verification.
+//
+//	go run ./examples/quickstart
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log"
+	"net/mail"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mxrelay/mxrelay/dkim"
+	"github.com/mxrelay/mxrelay/mime"
+	"github.com/mxrelay/mxrelay/mx/mxtest"
+	"github.com/mxrelay/mxrelay/relay"
+	"github.com/mxrelay/mxrelay/relay/relaytest"
+)
+
+func main() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// 1. An offline internet: DNS plus two MX hosts on loopback. The host
+	// for example.com knows no "nobody"; example.net's offers no TLS.
+	srv, err := relaytest.NewServer()
+	check(err)
+	defer srv.Close()
+	_, err = srv.AddHost("mx.example.com", relaytest.HostConfig{
+		RcptReply: func(rcpt string) *relaytest.Reply {
+			if strings.HasPrefix(rcpt, "nobody@") {
+				return &relaytest.Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}
+			}
+			return nil
+		},
+	})
+	check(err)
+	_, err = srv.AddHost("mx.example.net", relaytest.HostConfig{TLS: relaytest.TLSNone})
+	check(err)
+	srv.AddDomain("example.com", "mx.example.com")
+	srv.AddDomain("example.net", "mx.example.net")
+
+	// 2. DKIM: two keys for the sender's domain (Ed25519 for modern
+	// receivers, RSA for the rest), published in that DNS.
+	var cfgs []dkim.Config
+	for _, k := range []struct {
+		kind     dkim.KeyType
+		selector string
+	}{{dkim.Ed25519, "ed"}, {dkim.RSA, "rsa"}} {
+		key, err := dkim.GenerateKey(k.kind)
+		check(err)
+		txt, err := dkim.TXTRecord(key.Public())
+		check(err)
+		srv.DNS.Set(dkim.RecordName("example.org", k.selector), mxtest.Domain{TXT: []string{txt}})
+		cfgs = append(cfgs, dkim.Config{Domain: "example.org", Selector: k.selector, Key: key})
+	}
+	signer, err := dkim.NewSigner(cfgs...)
+	check(err)
+
+	// 3. The default client, pointed at the offline internet.
+	srv.Configure(relay.DefaultClient)
+	relay.DefaultClient.Signer = signer
+
+	// 4. The message, sent straight to the recipients' MX hosts.
+	msg := &mime.Message{
+		From:    mail.Address{Name: "Shop Ünïcode", Address: "news@example.org"},
+		To:      []mail.Address{{Name: "Ann", Address: "ann@example.com"}, {Address: "nobody@example.com"}},
+		Cc:      []mail.Address{{Name: "Bob", Address: "bob@example.net"}},
+		Subject: "Your order — ready for pickup ✓",
+		Text:    "Hello Ann,\n\nyour order is ready. The receipt is attached.\n",
+		HTML:    "<p>Hello Ann,</p><p>your order is <b>ready</b>. The receipt is attached.</p>",
+		Attachments: []mime.Attachment{{
+			Filename: "receipt.txt", ContentType: "text/plain",
+			Data: []byte("1 × coffee grinder ........ 49.00 EUR\n"),
+		}},
+		ListUnsubscribe: "https://example.org/unsubscribe?u=ann",
+	}
+	res, err := relay.Send(ctx, msg)
+	if res == nil {
+		check(err)
+	}
+
+	fmt.Println("== per-recipient results")
+	for _, r := range res.Recipients {
+		fmt.Printf("%-20s %-9s %d %-6s via %-15s tls=%q verified=%v  %s\n",
+			r.Recipient, r.Status, r.Code, r.Enhanced, r.MX, r.TLS.Version, r.TLS.Verified, r.Message)
+	}
+
+	// 5. What the MX hosts received, and the DKIM check a receiver makes.
+	for _, m := range srv.Messages() {
+		fmt.Printf("\n== received by %s: MAIL FROM:<%s> RCPT TO:%v, TLS=%v, BDAT=%v, pipelined=%v\n",
+			m.Host, m.From, m.To, m.TLS != nil, m.Chunked, m.Pipelined)
+		results, err := dkim.Verify(ctx, bytes.NewReader(m.Data), &dkim.VerifyOptions{LookupTXT: srv.NetResolver().LookupTXT})
+		check(err)
+		for _, v := range results {
+			status := "pass"
+			if v.Err != nil {
+				status = "FAIL: " + v.Err.Error()
+			}
+			fmt.Printf("   DKIM d=%s s=%s a=%s: %s\n", v.Domain, v.Selector, v.Algorithm, status)
+		}
+	}
+	fmt.Printf("\n== the message as received by %s\n", srv.Messages()[0].Host)
+	os.Stdout.Write(srv.Messages()[0].Data)
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
