@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"net/mail"
 	"os"
@@ -27,11 +28,20 @@ import (
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if err := run(ctx, os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run does the whole tour and writes the report to out.
+func run(ctx context.Context, out io.Writer) error {
 
 	// 1. An offline internet: DNS plus two MX hosts on loopback. The host
 	// for example.com knows no "nobody"; example.net's offers no TLS.
 	srv, err := relaytest.NewServer()
-	check(err)
+	if err != nil {
+		return err
+	}
 	defer srv.Close()
 	_, err = srv.AddHost("mx.example.com", relaytest.HostConfig{
 		RcptReply: func(rcpt string) *relaytest.Reply {
@@ -41,9 +51,13 @@ func main() {
 			return nil
 		},
 	})
-	check(err)
+	if err != nil {
+		return err
+	}
 	_, err = srv.AddHost("mx.example.net", relaytest.HostConfig{TLS: relaytest.TLSNone})
-	check(err)
+	if err != nil {
+		return err
+	}
 	srv.AddDomain("example.com", "mx.example.com")
 	srv.AddDomain("example.net", "mx.example.net")
 
@@ -55,14 +69,20 @@ func main() {
 		selector string
 	}{{dkim.Ed25519, "ed"}, {dkim.RSA, "rsa"}} {
 		key, err := dkim.GenerateKey(k.kind)
-		check(err)
+		if err != nil {
+			return err
+		}
 		txt, err := dkim.TXTRecord(key.Public())
-		check(err)
+		if err != nil {
+			return err
+		}
 		srv.DNS.Set(dkim.RecordName("example.org", k.selector), mxtest.Domain{TXT: []string{txt}})
 		cfgs = append(cfgs, dkim.Config{Domain: "example.org", Selector: k.selector, Key: key})
 	}
 	signer, err := dkim.NewSigner(cfgs...)
-	check(err)
+	if err != nil {
+		return err
+	}
 
 	// 3. The default client, pointed at the offline internet.
 	srv.Configure(relay.DefaultClient)
@@ -84,35 +104,32 @@ func main() {
 	}
 	res, err := relay.Send(ctx, msg)
 	if res == nil {
-		check(err)
+		return err
 	}
 
-	fmt.Println("== per-recipient results")
+	fmt.Fprintln(out, "== per-recipient results")
 	for _, r := range res.Recipients {
-		fmt.Printf("%-20s %-9s %d %-6s via %-15s tls=%q verified=%v  %s\n",
+		fmt.Fprintf(out, "%-20s %-9s %d %-6s via %-15s tls=%q verified=%v  %s\n",
 			r.Recipient, r.Status, r.Code, r.Enhanced, r.MX, r.TLS.Version, r.TLS.Verified, r.Message)
 	}
 
 	// 5. What the MX hosts received, and the DKIM check a receiver makes.
 	for _, m := range srv.Messages() {
-		fmt.Printf("\n== received by %s: MAIL FROM:<%s> RCPT TO:%v, TLS=%v, BDAT=%v, pipelined=%v\n",
+		fmt.Fprintf(out, "\n== received by %s: MAIL FROM:<%s> RCPT TO:%v, TLS=%v, BDAT=%v, pipelined=%v\n",
 			m.Host, m.From, m.To, m.TLS != nil, m.Chunked, m.Pipelined)
 		results, err := dkim.Verify(ctx, bytes.NewReader(m.Data), &dkim.VerifyOptions{LookupTXT: srv.NetResolver().LookupTXT})
-		check(err)
+		if err != nil {
+			return err
+		}
 		for _, v := range results {
 			status := "pass"
 			if v.Err != nil {
 				status = "FAIL: " + v.Err.Error()
 			}
-			fmt.Printf("   DKIM d=%s s=%s a=%s: %s\n", v.Domain, v.Selector, v.Algorithm, status)
+			fmt.Fprintf(out, "   DKIM d=%s s=%s a=%s: %s\n", v.Domain, v.Selector, v.Algorithm, status)
 		}
 	}
-	fmt.Printf("\n== the message as received by %s\n", srv.Messages()[0].Host)
-	os.Stdout.Write(srv.Messages()[0].Data)
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
+	fmt.Fprintf(out, "\n== the message as received by %s\n", srv.Messages()[0].Host)
+	_, err = out.Write(srv.Messages()[0].Data)
+	return err
 }
