@@ -1,6 +1,10 @@
 package relay_test
 
-import "net/mail"
+import (
+	"io"
+	"log/slog"
+	"net/mail"
+)
 
 func addr(s string) mail.Address {
 	a, err := mail.ParseAddress(s)
@@ -9,3 +13,5 @@ func addr(s string) mail.Address {
 	}
 	return *a
 }
+
+func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
