@@ -2,6 +2,7 @@ package mx
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -102,11 +103,11 @@ func (c *cache) len() int {
 }
 
 // flight collapses concurrent lookups of the same key into one: the first
-// caller starts the lookup in a goroutine, everyone (the first caller too)
-// waits for it or for their own context. The lookup runs detached from the
-// callers' cancellation, bounded by the resolver's own timeouts, so one
-// impatient caller does not fail the others; its result lands in the cache
-// before the key is released.
+// caller (the leader) does the lookup in its own goroutine, with its own
+// context; the others wait for it or for their own context. If the leader's
+// context ends first, the waiters whose contexts are still live try again
+// themselves rather than inherit an error that is not theirs. The leader
+// stores its result in the cache before the key is released.
 type flight struct {
 	mu sync.Mutex
 	m  map[cacheKey]*call
@@ -115,38 +116,54 @@ type flight struct {
 type call struct {
 	done    chan struct{}
 	e       *entry
-	waiters int // callers waiting, guarded by flight.mu (tests read it)
+	waiters int // callers waiting, the leader included; guarded by flight.mu
 }
 
+// maxFlightRetries bounds how often a waiter takes over after leaders whose
+// contexts ended.
+const maxFlightRetries = 3
+
 func (f *flight) do(ctx context.Context, k cacheKey, fn func(context.Context) *entry) (*entry, error) {
-	f.mu.Lock()
-	if f.m == nil {
-		f.m = make(map[cacheKey]*call)
-	}
-	c, ok := f.m[k]
-	if !ok {
-		c = &call{done: make(chan struct{})}
-		f.m[k] = c
-		go func() {
-			defer close(c.done)
-			c.e = fn(context.WithoutCancel(ctx))
+	for try := 0; ; try++ {
+		f.mu.Lock()
+		if f.m == nil {
+			f.m = make(map[cacheKey]*call)
+		}
+		c, ok := f.m[k]
+		if !ok {
+			c = &call{done: make(chan struct{}), waiters: 1}
+			f.m[k] = c
+			f.mu.Unlock()
+			c.e = fn(ctx)
 			f.mu.Lock()
+			c.waiters--
 			delete(f.m, k)
 			f.mu.Unlock()
-		}()
-	}
-	c.waiters++
-	f.mu.Unlock()
-	defer func() {
+			close(c.done)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return c.e, nil
+		}
+		c.waiters++
+		f.mu.Unlock()
+		var e *entry
+		select {
+		case <-c.done:
+			e = c.e
+		case <-ctx.Done():
+		}
 		f.mu.Lock()
 		c.waiters--
 		f.mu.Unlock()
-	}()
-	select {
-	case <-c.done:
-		return c.e, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if try < maxFlightRetries && e.err != nil &&
+			(errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) {
+			continue // the leader gave up; our context is still live
+		}
+		return e, nil
 	}
 }
 

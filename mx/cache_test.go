@@ -210,27 +210,36 @@ func TestSingleflight(t *testing.T) {
 	}
 }
 
-// A caller whose context ends stops waiting; the others still get the answer.
+// A leader whose context ends stops waiting; a caller that was waiting for
+// it takes over with its own live context and gets the answer.
 func TestSingleflightCancel(t *testing.T) {
 	hold := make(chan struct{})
-	_, r := newServer(t, mxtest.Zone{
+	srv, r := newServer(t, mxtest.Zone{
 		"example.com": {MX: []mx.MX{{Host: "mx1.example.com", Pref: 10}}, Faults: mxtest.Faults{Hold: hold}},
 	})
 	r.Timeout = 10 * time.Second
+	waitFor := func(n int) {
+		for i := 0; mx.Waiting(r) < n; i++ {
+			if i > 1000 {
+				close(hold)
+				t.Fatalf("only %d of %d lookups waiting", mx.Waiting(r), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.LookupMX(ctx, "example.com")
 		done <- err
 	}()
+	waitFor(1) // the leader
 	other := make(chan error, 1)
 	go func() {
 		_, err := r.LookupMX(context.Background(), "example.com")
 		other <- err
 	}()
-	for i := 0; mx.Waiting(r) < 2 && i < 1000; i++ {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(2)
 	cancel()
 	if err := <-done; err == nil || !errors.Is(err, context.Canceled) || !mx.IsTemporary(err) {
 		close(hold)
@@ -239,6 +248,9 @@ func TestSingleflightCancel(t *testing.T) {
 	close(hold)
 	if err := <-other; err != nil {
 		t.Fatalf("other lookup: %v", err)
+	}
+	if n := srv.Count("example.com", "MX"); n != 2 {
+		t.Fatalf("%d queries, want 2 (the waiter asks again)", n)
 	}
 }
 

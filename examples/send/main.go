@@ -101,7 +101,7 @@ func main() {
 	defer cancel()
 	res, err := c.Send(ctx, m)
 	if res == nil {
-		check(err)
+		log.Fatal(err)
 	}
 	for _, r := range res.Recipients {
 		fmt.Printf("%s\t%s\t%d %s\t%s\ttls=%s verified=%v\t%s\n",

@@ -128,9 +128,11 @@ func exchange(ctx context.Context, network, srv string, q Query, id uint16, wire
 	if err := conn.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
-	// The context may be cancelled without a deadline: unblock I/O then.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
-	defer stop()
+	// The context may be cancelled before the deadline: unblock I/O then.
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
+		defer stop()
+	}
 
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
