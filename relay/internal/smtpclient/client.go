@@ -175,6 +175,10 @@ func (c *Client) fail(command string, err error) error {
 }
 
 // shut records err as the session's end and closes the connection.
+// Err returns the error that ended the session, or nil while it can still
+// be used for another transaction.
+func (c *Client) Err() error { return c.err }
+
 func (c *Client) shut(err error) {
 	if c.err == nil {
 		c.err = err

@@ -8,8 +8,7 @@
 // A session goes:
 //
 //  1. [Dial] (optionally from a given local address, with a connect
-//     timeout that [ConnectBudget] shares among the addresses to try) or
-//     [NewClient] on a connection of the caller's reads the greeting
+//     timeout) or [NewClient] on a connection of the caller's reads the greeting
 //     (RFC 5321 §4.3.1); a 4xx or 5xx greeting is returned as an [*Error].
 //     The caller checks the address it dials against its own policy.
 //  2. [Client.Hello] sends EHLO, falling back to HELO (RFC 5321 §4.1.1.1), and

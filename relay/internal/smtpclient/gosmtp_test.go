@@ -330,22 +330,3 @@ func TestDialLocalAddr(t *testing.T) {
 		t.Error("dial to a closed port succeeded")
 	}
 }
-
-func TestConnectBudget(t *testing.T) {
-	if d := ConnectBudget(context.Background(), 3, time.Minute); d != time.Minute {
-		t.Errorf("no deadline: %v", d)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if d := ConnectBudget(ctx, 3, 0); d > 30*time.Second || d < 29*time.Second {
-		t.Errorf("3 addresses in 90s: %v", d)
-	}
-	if d := ConnectBudget(ctx, 1, 10*time.Second); d != 10*time.Second {
-		t.Errorf("capped: %v", d)
-	}
-	past, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel2()
-	if d := ConnectBudget(past, 2, time.Minute); d <= 0 || d > time.Millisecond {
-		t.Errorf("past deadline: %v", d)
-	}
-}
