@@ -90,9 +90,11 @@ type Config struct {
 // signConfig is a checked Config.
 type signConfig struct {
 	Config
-	headers  []string        // names to sign, From first, no duplicates
-	oversign map[string]bool // lower-case names
-	extra    []string        // oversigned names not in headers, in order
+	headers []string // names to sign, From first, no duplicates
+	extra   []string // oversigned names not in headers, in order
+	sign    []string // headers, then extra
+	idx     []int    // Signer.names index of each of sign
+	over    []bool   // whether each of sign is oversigned
 }
 
 func (c *Config) check() (*signConfig, error) {
@@ -120,7 +122,7 @@ func (c *Config) check() (*signConfig, error) {
 			return nil, fmt.Errorf("%w: identifier %q is not in domain %q", ErrInvalidConfig, c.Identifier, c.Domain)
 		}
 	}
-	sc := &signConfig{Config: *c, oversign: map[string]bool{}}
+	sc := &signConfig{Config: *c}
 	for _, p := range []*Canonicalization{&sc.HeaderCanonicalization, &sc.BodyCanonicalization} {
 		switch *p {
 		case "":
@@ -143,6 +145,7 @@ func (c *Config) check() (*signConfig, error) {
 		oversign = defaultOversign
 	}
 	seen := map[string]bool{"from": true}
+	isOver := map[string]bool{}
 	sc.headers = []string{"From"}
 	for _, h := range headers {
 		if !validFieldName(h) {
@@ -158,33 +161,32 @@ func (c *Config) check() (*signConfig, error) {
 			return nil, fmt.Errorf("%w: header field name %q", ErrInvalidConfig, h)
 		}
 		l := strings.ToLower(h)
-		sc.oversign[l] = true
+		isOver[l] = true
 		if !seen[l] {
 			seen[l] = true
 			sc.extra = append(sc.extra, h)
 		}
 	}
+	sc.sign = append(append(sc.sign, sc.headers...), sc.extra...)
+	for _, h := range sc.sign {
+		sc.over = append(sc.over, isOver[strings.ToLower(h)])
+	}
 	return sc, nil
 }
 
-// headerKeys returns the h= list for a message whose header field names
-// occur count[lower-case name] times.
-func (sc *signConfig) headerKeys(count map[string]int) []string {
-	keys := make([]string, 0, len(sc.headers)+len(sc.oversign)+4)
-	add := func(names []string) {
-		for _, h := range names {
-			l := strings.ToLower(h)
-			n := count[l]
-			if sc.oversign[l] {
-				n++
-			}
-			for range n {
-				keys = append(keys, h)
-			}
+// headerKeys returns the h= list for a message in which the fields of
+// each of the Signer's names occur counts[i] times.
+func (sc *signConfig) headerKeys(counts []int) []string {
+	keys := make([]string, 0, len(sc.headers)+len(sc.extra)+8)
+	for i, h := range sc.sign {
+		n := counts[sc.idx[i]]
+		if sc.over[i] {
+			n++
+		}
+		for range n {
+			keys = append(keys, h)
 		}
 	}
-	add(sc.headers)
-	add(sc.extra)
 	return keys
 }
 
@@ -240,8 +242,8 @@ func validDomain(s string) bool {
 
 // validFieldName reports whether s is a header field name: printable
 // US-ASCII except colon (RFC 5322 §2.2).
-func validFieldName(s string) bool {
-	if s == "" {
+func validFieldName[T string | []byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -6,21 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // field locates one header field, continuation lines included, in the
 // buffer that readHeader fills.
 type field struct {
-	name       string // as written, without trailing whitespace
-	start, end int    // offsets of the raw field, final line break included
+	start, end int // offsets of the raw field, final line break included
+	nameEnd    int // offset just after the name, trailing whitespace excluded
 }
+
+// name returns the field name from the buffer readHeader filled.
+func (f field) name(buf []byte) []byte { return buf[f.start:f.nameEnd] }
 
 // readHeader copies the header block of a message (RFC 5322 §2.2), the
 // empty line that ends it included, from br to buf and returns its fields.
 // Lines may end in CRLF or a bare LF.
 func readHeader(br *bufio.Reader, buf *bytes.Buffer) ([]field, error) {
-	var fields []field
+	fields := make([]field, 0, 32)
 	for lineNo := 1; ; lineNo++ {
 		start := buf.Len()
 		for {
@@ -52,20 +54,24 @@ func readHeader(br *bufio.Reader, buf *bytes.Buffer) ([]field, error) {
 		if i < 0 {
 			return fields, fmt.Errorf("%w: line %d: no colon", ErrMalformedHeader, lineNo)
 		}
-		name := strings.TrimRight(string(line[:i]), " \t")
+		name := bytes.TrimRight(line[:i], " \t")
 		if !validFieldName(name) {
 			return fields, fmt.Errorf("%w: line %d: bad field name %q", ErrMalformedHeader, lineNo, name)
 		}
-		fields = append(fields, field{name: name, start: start, end: buf.Len()})
+		fields = append(fields, field{start: start, end: buf.Len(), nameEnd: start + len(name)})
 	}
 }
 
-// countFields returns how many times each header field name (lower case)
-// occurs.
-func countFields(fields []field) map[string]int {
-	count := make(map[string]int, len(fields))
+// countFields counts, for each of names (lower case), the header fields
+// of that name.
+func countFields(buf []byte, fields []field, names [][]byte, counts []int) {
 	for _, f := range fields {
-		count[strings.ToLower(f.name)]++
+		name := f.name(buf)
+		for i, n := range names {
+			if len(n) == len(name) && bytes.EqualFold(n, name) {
+				counts[i]++
+				break
+			}
+		}
 	}
-	return count
 }

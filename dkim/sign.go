@@ -24,9 +24,10 @@ const maxPooledBuffer = 4 << 20
 // is made by NewSigner, immutable, and safe for concurrent use: make it
 // once and share it (it keeps buffers for reuse between messages).
 type Signer struct {
-	cfgs []*signConfig
-	bufs sync.Pool // *bytes.Buffer
-	brs  sync.Pool // *bufio.Reader
+	cfgs  []*signConfig
+	names [][]byte  // lower-case field names Sign counts; names[0] is "from"
+	bufs  sync.Pool // *bytes.Buffer
+	brs   sync.Pool // *bufio.Reader
 }
 
 // NewSigner checks the Configs and returns a Signer that signs with all of
@@ -36,7 +37,8 @@ func NewSigner(cfgs ...Config) (*Signer, error) {
 	if len(cfgs) == 0 {
 		return nil, ErrNoConfig
 	}
-	s := &Signer{}
+	s := &Signer{names: [][]byte{[]byte("from")}}
+	index := map[string]int{"from": 0}
 	for i := range cfgs {
 		sc, err := cfgs[i].check()
 		if err != nil {
@@ -44,6 +46,16 @@ func NewSigner(cfgs ...Config) (*Signer, error) {
 				return nil, fmt.Errorf("config %d: %w", i, err)
 			}
 			return nil, err
+		}
+		for _, h := range sc.sign {
+			l := strings.ToLower(h)
+			j, ok := index[l]
+			if !ok {
+				j = len(s.names)
+				index[l] = j
+				s.names = append(s.names, []byte(l))
+			}
+			sc.idx = append(sc.idx, j)
 		}
 		s.cfgs = append(s.cfgs, sc)
 	}
@@ -74,8 +86,14 @@ func (s *Signer) Sign(w io.Writer, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	count := countFields(fields)
-	switch count["from"] {
+	var countBuf [32]int
+	counts := countBuf[:0]
+	if len(s.names) > len(countBuf) {
+		counts = make([]int, 0, len(s.names))
+	}
+	counts = counts[:len(s.names)]
+	countFields(buf.Bytes(), fields, s.names, counts)
+	switch counts[0] { // From
 	case 0:
 		return ErrNoFrom
 	case 1:
@@ -93,29 +111,27 @@ func (s *Signer) Sign(w io.Writer, r io.Reader) error {
 		}
 	}()
 	for _, sc := range s.cfgs {
-		ms, err := msgauth.NewSigner(sc.options(count, now))
+		ms, err := msgauth.NewSigner(sc.options(counts, now))
 		if err != nil {
 			return fmt.Errorf("dkim: %s/%s: %w", sc.Domain, sc.Selector, err)
 		}
 		signers = append(signers, ms)
-		if _, err := ms.Write(buf.Bytes()); err != nil {
-			return fmt.Errorf("dkim: hashing header: %w", err)
-		}
 	}
-	// The body, in chunks of readChunk octets however r delivers it: every
-	// Write to a go-msgauth Signer is a hand-off to its goroutine.
+	// The message goes to the signers in chunks of about readChunk octets,
+	// the header with the first, however r delivers it: every Write to a
+	// go-msgauth Signer is a hand-off to its goroutine.
+	hashed := 0
 	for {
-		start := buf.Len()
 		buf.Grow(readChunk)
 		n, err := io.ReadFull(br, buf.AvailableBuffer()[:readChunk])
 		buf.Write(buf.AvailableBuffer()[:n]) // commit what was read in place
-		if n > 0 {
-			chunk := buf.Bytes()[start:]
+		if chunk := buf.Bytes()[hashed:]; len(chunk) > 0 {
 			for _, ms := range signers {
 				if _, err := ms.Write(chunk); err != nil {
-					return fmt.Errorf("dkim: hashing body: %w", err)
+					return fmt.Errorf("dkim: hashing message: %w", err)
 				}
 			}
+			hashed = buf.Len()
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
@@ -151,16 +167,23 @@ func (s *Signer) Sign(w io.Writer, r io.Reader) error {
 // maxLine is the longest line RFC 5322 §2.1.1 allows, CRLF excluded.
 const maxLine = 998
 
+// longestLine returns the length of the longest line of s, line break
+// excluded.
 func longestLine(s string) int {
 	longest := 0
-	for line := range strings.SplitSeq(s, "\n") {
-		longest = max(longest, len(strings.TrimSuffix(line, "\r")))
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			return max(longest, len(s))
+		}
+		longest = max(longest, len(strings.TrimSuffix(s[:i], "\r")))
+		s = s[i+1:]
 	}
 	return longest
 }
 
 // options returns go-msgauth's options for one message.
-func (sc *signConfig) options(count map[string]int, now time.Time) *msgauth.SignOptions {
+func (sc *signConfig) options(counts []int, now time.Time) *msgauth.SignOptions {
 	o := &msgauth.SignOptions{
 		Domain:                 sc.Domain,
 		Selector:               sc.Selector,
@@ -168,7 +191,7 @@ func (sc *signConfig) options(count map[string]int, now time.Time) *msgauth.Sign
 		Signer:                 sc.Key,
 		HeaderCanonicalization: msgauth.Canonicalization(sc.HeaderCanonicalization),
 		BodyCanonicalization:   msgauth.Canonicalization(sc.BodyCanonicalization),
-		HeaderKeys:             sc.headerKeys(count),
+		HeaderKeys:             sc.headerKeys(counts),
 	}
 	if sc.Expiration > 0 {
 		// Rounded up so that x= stays after t=, which go-msgauth takes from

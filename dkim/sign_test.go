@@ -18,6 +18,9 @@ import (
 func TestSignVerify(t *testing.T) {
 	cfgs, recs := testConfigs(t)
 	msgs := messages(t)
+	for _, m := range extraMessages(t) {
+		msgs[m.name] = m.msg
+	}
 	for cname, cfg := range cfgs {
 		s := mustSigner(t, cfg...)
 		for mname, msg := range msgs {

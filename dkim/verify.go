@@ -79,7 +79,7 @@ func Verify(ctx context.Context, r io.Reader, opts *VerifyOptions) ([]VerifyResu
 	}
 	var tags []map[string]string
 	for _, f := range fields {
-		if strings.EqualFold(f.name, "DKIM-Signature") {
+		if bytes.EqualFold(f.name(buf.Bytes()), []byte("DKIM-Signature")) {
 			_, v, _ := strings.Cut(string(buf.Bytes()[f.start:f.end]), ":")
 			tags = append(tags, parseTags(v))
 		}

@@ -1,6 +1,10 @@
 package mime
 
-import "encoding/base64"
+import (
+	"encoding/base64"
+	"slices"
+	"unicode/utf8"
+)
 
 // Content-Transfer-Encodings (RFC 2045 §6).
 type cte uint8
@@ -40,8 +44,9 @@ var qpSafe = func() (t [256]bool) {
 // textStats describes a Text or HTML body.
 type textStats struct {
 	enc     cte
-	special int // bytes quoted-printable must encode
-	lines   int // line breaks
+	special int  // bytes quoted-printable must encode
+	lines   int  // line breaks
+	invalid bool // not valid UTF-8
 }
 
 // Byte classes for scanText.
@@ -100,8 +105,17 @@ func scanText(s string) textStats {
 				st.enc = cteQP
 			}
 		default:
-			st.special++
 			st.enc = cteQP
+			if c := s[i]; c >= utf8.RuneSelf {
+				r, size := utf8.DecodeRuneInString(s[i:])
+				if r == utf8.RuneError && size == 1 {
+					st.invalid = true
+				}
+				st.special += size
+				i += size - 1
+				continue
+			}
+			st.special++
 		}
 	}
 	if n := len(s); n-lineStart > max7bitLine || n > lineStart && textClass[s[n-1]] == clSpace {
@@ -216,8 +230,8 @@ func base64Size(n int) int { return (n+2)/3*4 + 2*((n+base64Line-1)/base64Line) 
 // appendBase64 appends data base64 encoded in lines of 76 characters, each
 // ending in CRLF (RFC 2045 §6.8).
 func appendBase64(dst []byte, data []byte) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, base64Size(len(data)))...)
+	start, size := len(dst), base64Size(len(data))
+	dst = slices.Grow(dst, size)[:start+size] // no clearing when it fits
 	out := dst[start:]
 	for len(data) > 0 {
 		n := min(len(data), base64Line)

@@ -4,7 +4,8 @@ import "errors"
 
 // Sentinel errors. Every error returned by Validate, WriteTo, Bytes and
 // AppendTo for bad input is a *FieldError that matches one of these with
-// errors.Is.
+// errors.Is. (The only other errors are those of the io.Writer and of a
+// WriteOptions.Rand that fails.)
 var (
 	// ErrInvalidHeader: a header name outside RFC 5322 ftext, a header the
 	// Message writes itself or that is structural (MIME-Version, Content-*,

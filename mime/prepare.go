@@ -3,15 +3,16 @@ package mime
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"fmt"
 	"io"
 	"mime"
 	"net/mail"
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -91,17 +92,15 @@ func (m *Message) prepare(opts *WriteOptions) (*plan, error) {
 		return nil, fieldErr("Text", ErrNoBody, "Text, HTML and Attachments are empty")
 	}
 	if m.Text != "" {
-		if reason := checkBody(m.Text); reason != "" {
-			return nil, fieldErr("Text", ErrInvalidBody, reason)
+		if p.text = scanText(m.Text); p.text.invalid {
+			return nil, fieldErr("Text", ErrInvalidBody, "not valid UTF-8")
 		}
-		p.text = scanText(m.Text)
 		p.size += textSize(m.Text, p.text) + 128
 	}
 	if m.HTML != "" {
-		if reason := checkBody(m.HTML); reason != "" {
-			return nil, fieldErr("HTML", ErrInvalidBody, reason)
+		if p.html = scanText(m.HTML); p.html.invalid {
+			return nil, fieldErr("HTML", ErrInvalidBody, "not valid UTF-8")
 		}
-		p.html = scanText(m.HTML)
 		p.size += textSize(m.HTML, p.html) + 128
 	}
 	if err := p.attachments(m); err != nil {
@@ -127,7 +126,7 @@ func (m *Message) prepare(opts *WriteOptions) (*plan, error) {
 	var rnd [28]byte
 	if opts != nil && opts.Rand != nil {
 		if _, err := io.ReadFull(opts.Rand, rnd[:]); err != nil {
-			return nil, &FieldError{Field: "WriteOptions.Rand", Reason: err.Error(), Err: err}
+			return nil, fmt.Errorf("mime: reading WriteOptions.Rand: %w", err)
 		}
 	} else {
 		_, _ = rand.Read(rnd[:]) // never fails (crypto/rand, Go 1.24+)
@@ -265,12 +264,13 @@ func (p *plan) attachments(m *Message) error {
 }
 
 // formatParams formats a media type or disposition with its parameters,
-// each on a line of its own so that long file names stay well within the
-// 998-octet line limit. Values are formatted by mime.FormatMediaType, which
-// uses RFC 2231 (name*= with utf-8 and percent-encoding) for non-ASCII; a value that contains
-// "=?" is RFC 2231-encoded here too, because some readers (Python's email)
-// decode encoded-words even inside quoted parameters. It returns "" if a
-// parameter cannot be formatted.
+// each on a line of its own. Values are formatted by mime.FormatMediaType,
+// which uses RFC 2231 extended values (name*= with utf-8 and
+// percent-encoding) for non-ASCII; a value that contains "=?" is RFC
+// 2231-encoded here too, because some readers (Python's email) decode
+// encoded-words even inside quoted parameters. A parameter too long for a
+// 78-column line is split into RFC 2231 §3 continuations (name*0*=,
+// name*1*=, ...). It returns "" if a parameter cannot be formatted.
 func formatParams(t string, params map[string]string) string {
 	s := mime.FormatMediaType(t, nil)
 	if s == "" {
@@ -284,18 +284,67 @@ func formatParams(t string, params map[string]string) string {
 	for _, k := range keys {
 		v := params[k]
 		var p string
-		if looksEncoded(v) {
-			p = strings.ToLower(k) + "*=utf-8''" + pctEncode(v)
-		} else {
+		if !looksEncoded(v) {
 			p = mime.FormatMediaType("a/b", map[string]string{k: v})
 			if p == "" {
 				return ""
 			}
 			p = p[len("a/b; "):]
 		}
-		s += ";\r\n " + p
+		if p == "" || len(p) > lineLimit-1 && strings.Contains(p, "*=") {
+			s += continued(strings.ToLower(k), pctEncode(v))
+		} else if len(p) > lineLimit-1 {
+			s += continuedQuoted(strings.ToLower(k), v)
+		} else {
+			s += ";\r\n " + p
+		}
 	}
 	return s
+}
+
+// maxSegment is the length of a continuation segment's value, leaving room
+// for "; name*NN*=" on a 78-column line.
+const maxSegment = 56
+
+// continued writes an RFC 2231 extended value, split into numbered segments
+// when long, never inside a %XX triplet.
+func continued(k, enc string) string {
+	if len(k)+len("*=utf-8''")+len(enc) < lineLimit-1 {
+		return ";\r\n " + k + "*=utf-8''" + enc
+	}
+	var b strings.Builder
+	for n := 0; enc != ""; n++ {
+		cut := min(maxSegment, len(enc))
+		if i := strings.LastIndexByte(enc[:cut], '%'); i >= 0 && i+3 > cut && cut < len(enc) {
+			cut = i
+		}
+		b.WriteString(";\r\n " + k + "*" + strconv.Itoa(n) + "*=")
+		if n == 0 {
+			b.WriteString("utf-8''")
+		}
+		b.WriteString(enc[:cut])
+		enc = enc[cut:]
+	}
+	return b.String()
+}
+
+// continuedQuoted splits a long ASCII value into quoted segments
+// (name*0="...", RFC 2231 §3).
+func continuedQuoted(k, v string) string {
+	var b strings.Builder
+	for n := 0; v != ""; n++ {
+		cut := min(maxSegment-8, len(v))
+		b.WriteString(";\r\n " + k + "*" + strconv.Itoa(n) + "=\"")
+		for i := 0; i < cut; i++ {
+			if v[i] == '"' || v[i] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(v[i])
+		}
+		b.WriteByte('"')
+		v = v[cut:]
+	}
+	return b.String()
 }
 
 // pctEncode is the RFC 2231 §7 / RFC 5987 value-chars encoding.
@@ -312,14 +361,6 @@ func pctEncode(v string) string {
 		}
 	}
 	return b.String()
-}
-
-// checkBody returns why s cannot be a text body, or "".
-func checkBody(s string) string {
-	if !utf8.ValidString(s) {
-		return "not valid UTF-8"
-	}
-	return ""
 }
 
 // checkMessageID returns the Message-ID with angle brackets, or a reason.

@@ -281,3 +281,14 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 }
+
+type failReader struct{}
+
+func (failReader) Read([]byte) (int, error) { return 0, errors.New("no entropy") }
+
+func TestRandFailure(t *testing.T) {
+	b, err := validMessage().AppendTo(nil, &mime.WriteOptions{Rand: failReader{}})
+	if err == nil || b != nil || !strings.Contains(err.Error(), "no entropy") {
+		t.Fatalf("AppendTo with a failing Rand = %q, %v", b, err)
+	}
+}

@@ -12,8 +12,10 @@ import (
 // Run claims due jobs and delivers them until ctx ends; then it stops
 // claiming, lets attempts in flight finish for up to Grace, cancels the
 // rest and gives their jobs back to the store (an interrupted attempt is not
-// counted). It returns ctx's error after that drain, or an error at once if
-// the queue is not usable.
+// counted). It returns ctx's error after that drain; ErrClosed (after the
+// same drain) if the store was closed under it; or an error at once if the
+// queue has no Store or Deliverer. Other store errors are reported through
+// Hooks.Error and Logger and retried.
 //
 // In flight at any moment: at most Workers jobs, and at most PerKey per
 // routing key. Memory holds only those jobs.
@@ -36,8 +38,9 @@ func (q *Queue) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	failures := 0
+	var fatal error
 
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && fatal == nil {
 		free := q.workers() - inflight
 		claimed := 0
 		if free > 0 {
@@ -51,6 +54,10 @@ func (q *Queue) Run(ctx context.Context) error {
 				}
 				failures++
 				q.storeError(nil, "claim", err)
+				if errors.Is(err, ErrClosed) {
+					fatal = fmt.Errorf("queue: run: %w", err)
+					break
+				}
 			} else {
 				failures = 0
 			}
@@ -111,6 +118,9 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	if fatal != nil {
+		return fatal
+	}
 	return ctx.Err()
 }
 

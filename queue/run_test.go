@@ -306,3 +306,12 @@ func TestRunNeedsStoreAndDeliverer(t *testing.T) {
 		t.Fatal("Run without a store succeeded")
 	}
 }
+
+func TestRunStopsOnClosedStore(t *testing.T) {
+	s := &queue.MemoryStore{}
+	q := &queue.Queue{Store: s, Deliverer: deliverAll(queue.Delivered)}
+	s.Close()
+	if err := q.Run(context.Background()); !errors.Is(err, queue.ErrClosed) {
+		t.Fatalf("Run on a closed store: %v, want ErrClosed", err)
+	}
+}

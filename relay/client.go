@@ -81,6 +81,22 @@ type Client struct {
 	// slow receivers; a deadline on the context tightens them.
 	Timeouts Timeouts
 
+	// Limits shape the traffic to every MX host: connections, messages per
+	// connection, messages per minute. Zero fields → the defaults
+	// (DefaultMaxConnections, DefaultMaxMessagesPerConnection, no rate
+	// limit). Hosts that push back (421, refused connections, 4xx
+	// greetings) are given fewer connections and a pause, and win them
+	// back as messages go through.
+	Limits DestinationLimits
+	// DestinationLimits override Limits for MX hosts matching a pattern:
+	// an exact host name, or "*.example.com" for every host below
+	// example.com. The longest matching pattern wins.
+	DestinationLimits map[string]DestinationLimits
+	// IdleTimeout is how long a connection is kept open after a message
+	// for the next one to the same MX host. 0 → DefaultIdleTimeout;
+	// negative → every connection is closed after its message.
+	IdleTimeout time.Duration
+
 	// MaxParallelDomains bounds how many recipient domains of one message
 	// are delivered at once. 0 → DefaultMaxParallelDomains.
 	MaxParallelDomains int
@@ -96,6 +112,7 @@ type Client struct {
 	Trace *Trace
 
 	debugMu sync.Mutex
+	pool    pool
 }
 
 // Timeouts bound the steps of an SMTP session (RFC 5321 §4.5.3.2). A zero
@@ -217,6 +234,13 @@ func (c *Client) send(ctx context.Context, from string, to []string, data []byte
 	}
 	res := c.deliver(ctx, from, to, data)
 	return res, res.Err()
+}
+
+func (c *Client) idleTimeout() time.Duration {
+	if c.IdleTimeout == 0 {
+		return DefaultIdleTimeout
+	}
+	return c.IdleTimeout
 }
 
 func (c *Client) maxMessageSize() int64 {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
@@ -58,26 +59,71 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 		}
 		allowed = append(allowed, ip)
 	}
-	budget := c.ConnectTimeout
+	if len(allowed) == 0 {
+		return false
+	}
+
+	d := c.pool.dest(host, c.limitsFor(host))
+	if until, cooling := d.coolingUntil(time.Now()); cooling {
+		a.lastErr = &Error{Host: host, Enhanced: "4.4.5",
+			Message: "the host pushed back; not connecting again before " + until.UTC().Format(time.RFC3339)}
+		return false
+	}
+	if err := d.waitTurn(ctx); err != nil {
+		a.lastErr = err
+		return false
+	}
+	key := poolKey{host: host, policy: pol.name()}
+	// A reused session the server has meanwhile closed fails before any
+	// reply: then the message goes on a new connection, once.
+	for range 2 {
+		s, err := c.pool.take(ctx, d, key)
+		if err != nil {
+			a.lastErr = err
+			return false
+		}
+		if s == nil {
+			if s, err = a.dial(ctx, d, allowed, pol); err != nil {
+				c.pool.drop(d)
+				a.lastErr = err
+				return false
+			}
+			s.key = key
+		}
+		done := a.transact(ctx, s, d)
+		c.pool.put(d, s, c.idleTimeout())
+		if done {
+			return true
+		}
+	}
+	return false
+}
+
+// dial connects to the first of addrs that answers, within the connect
+// budget split across them.
+func (a *attempt) dial(ctx context.Context, d *destination, addrs []netip.Addr, pol tlsPolicy) (*session, error) {
+	budget := a.c.ConnectTimeout
 	if budget <= 0 {
 		budget = DefaultConnectTimeout
 	}
 	deadline := time.Now().Add(budget)
-	for i, ip := range allowed {
+	var last error
+	for i, ip := range addrs {
 		// Split what is left of the budget across the addresses left.
-		per := time.Until(deadline) / time.Duration(len(allowed)-i)
+		per := time.Until(deadline) / time.Duration(len(addrs)-i)
 		if per <= 0 {
 			break
 		}
-		sess, err := a.connect(ctx, host, ip, per, pol, false)
-		if err != nil {
-			a.lastErr = err
-			continue
+		s, err := a.connect(ctx, d, ip, per, pol, false)
+		if err == nil {
+			return s, nil
 		}
-		a.transact(ctx, sess)
-		return true
+		last = err
 	}
-	return false
+	if last == nil {
+		last = &Error{Host: d.host, Message: "connect budget used up"}
+	}
+	return nil, last
 }
 
 // session is one SMTP session ready for a transaction.
@@ -86,13 +132,25 @@ type session struct {
 	host string
 	addr netip.Addr
 	tls  TLSInfo
+
+	key   poolKey
+	uses  int         // messages sent over it
+	timer *time.Timer // closes it when idle too long (while in the pool)
+}
+
+// quit ends the session politely, within a short time.
+func (s *session) quit() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.cl.Quit(ctx)
 }
 
 // connect dials ip, reads the greeting, says EHLO and applies the TLS
 // policy. With plaintext set it skips STARTTLS (the retry after a failed
 // opportunistic handshake).
-func (a *attempt) connect(ctx context.Context, host string, ip netip.Addr, budget time.Duration, pol tlsPolicy, plaintext bool) (*session, error) {
+func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, budget time.Duration, pol tlsPolicy, plaintext bool) (*session, error) {
 	c := a.c
+	host := d.host
 	log := a.log.With("mx", host, "addr", ip)
 	opts := c.sessionOptions(host)
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(c.port()))
@@ -100,8 +158,8 @@ func (a *attempt) connect(ctx context.Context, host string, ip netip.Addr, budge
 	// and never speaks must not hold up the next address for 5 minutes.
 	gctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	d := net.Dialer{Timeout: budget}
-	conn, err := d.DialContext(gctx, "tcp", addr)
+	dialer := net.Dialer{Timeout: budget}
+	conn, err := dialer.DialContext(gctx, "tcp", addr)
 	var cl *smtpclient.Client
 	if err == nil {
 		cl, err = smtpclient.NewClient(gctx, conn, opts)
@@ -109,6 +167,9 @@ func (a *attempt) connect(ctx context.Context, host string, ip netip.Addr, budge
 	c.Trace.connected(host, ip, err)
 	if err != nil {
 		log.Info("connect failed", "err", err)
+		if pushBack(err) {
+			d.pushedBack(time.Now())
+		}
 		return nil, hostError(host, "connect", err)
 	}
 	name := c.helloName()
@@ -142,7 +203,7 @@ func (a *attempt) connect(ctx context.Context, host string, ip netip.Addr, budge
 			}
 			// Opportunistic TLS: a failed handshake is retried without
 			// TLS on the same address, as Postfix does.
-			return a.connect(ctx, host, ip, budget, pol, true)
+			return a.connect(ctx, d, ip, budget, pol, true)
 		}
 		st, _ := cl.TLSConnectionState()
 		info.Version = tls.VersionName(st.Version)
@@ -178,6 +239,17 @@ func (c *Client) sessionOptions(host string) *smtpclient.Options {
 		o.DebugWriter = &prefixWriter{prefix: host + " ", w: lockedWriter{mu: &c.debugMu, w: c.DebugWriter}}
 	}
 	return o
+}
+
+// pushBack reports a failure that says the destination wants less of us:
+// a refused or timed-out connection, or a 4xx greeting.
+func pushBack(err error) bool {
+	var se *smtpclient.Error
+	if errors.As(err, &se) {
+		return se.Code >= 400 && se.Code < 500
+	}
+	var ne net.Error
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // addressLiteral formats ip for EHLO (RFC 5321 §4.1.3).

@@ -22,12 +22,13 @@ const maxTransactions = 50
 // recipient's outcome. Recipients refused with 452 ("too many recipients",
 // RFC 5321 §4.5.3.1.10) after others were accepted go again in the next
 // transaction; when a transaction accepts none of them they are deferred.
-func (a *attempt) transact(ctx context.Context, s *session) {
-	defer func() {
-		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		s.cl.Quit(qctx)
-		cancel()
-	}()
+//
+// It reports false, recording nothing, when s was reused from the pool and
+// turned out to be dead before the server answered anything: the caller
+// then tries a new connection.
+func (a *attempt) transact(ctx context.Context, s *session, d *destination) bool {
+	reused := s.uses > 0
+	s.uses++
 	max := s.cl.RcptMax()
 	if max <= 0 || max > defaultRcptMax {
 		max = defaultRcptMax
@@ -47,6 +48,15 @@ func (a *attempt) transact(ctx context.Context, s *session) {
 			env.To[j] = a.rcpts[i]
 		}
 		tx, err := s.cl.Send(ctx, env, a.data)
+		if n == 0 && reused && isSessionFault(err) && (tx == nil || tx.Mail.Code == 0) {
+			return false
+		}
+		if tx != nil && tx.Delivered() > 0 {
+			d.succeeded()
+		}
+		if saw421(tx, err) {
+			d.pushedBack(time.Now())
+		}
 		if tx == nil {
 			// Nothing was sent (invalid envelope) or the session broke
 			// before MAIL: every recipient of the batch gets the reason.
@@ -55,7 +65,7 @@ func (a *attempt) transact(ctx context.Context, s *session) {
 			}
 			if isSessionFault(err) {
 				a.deferRest(rest, s, err)
-				return
+				return true
 			}
 			pending = rest
 			continue
@@ -75,11 +85,33 @@ func (a *attempt) transact(ctx context.Context, s *session) {
 		}
 		if err != nil && isSessionFault(err) {
 			a.deferRest(append(again, rest...), s, err)
-			return
+			return true
 		}
 		pending = append(again, rest...)
 	}
 	a.deferRest(pending, s, ctx.Err())
+	return true
+}
+
+// saw421 reports whether the server answered 421 ("closing the channel",
+// often "too many connections" or "slow down") anywhere in a transaction.
+func saw421(tx *smtpclient.TxResult, err error) bool {
+	var se *smtpclient.Error
+	if errors.As(err, &se) && se.Code == 421 {
+		return true
+	}
+	if tx == nil {
+		return false
+	}
+	if tx.Mail.Code == 421 || tx.Data.Code == 421 || tx.Final.Code == 421 {
+		return true
+	}
+	for _, r := range tx.Rcpts {
+		if r.Reply.Code == 421 {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *attempt) deferRest(idx []int, s *session, err error) {

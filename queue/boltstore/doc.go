@@ -23,6 +23,7 @@
 // hanging. Since no other process can hold leases, Open returns every job
 // leased by a previous (crashed) process to the queue at once: delivery is
 // at least once. A record that cannot be decoded is reported with its job
-// id as a *queue.CorruptError by Get, logged and set aside by Claim, counted
-// by Stats, and removed by Cancel; the rest of the queue keeps working.
+// id as a *queue.CorruptError by Get, logged and set aside by Claim (and
+// counted by Stats.Corrupt from then on), skipped by List, and removed by
+// Cancel; the rest of the queue keeps working.
 package boltstore

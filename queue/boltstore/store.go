@@ -31,6 +31,7 @@ type Options struct {
 	Logger *slog.Logger
 
 	useBoltBatch bool // benchmarks: commit through bbolt's DB.Batch instead
+	noGather     bool // benchmarks: never wait for a batch's writers to return
 }
 
 // Store is a queue.Store in one bbolt file. Close it when done.
@@ -43,7 +44,6 @@ type Store struct {
 	closed bool
 	ops    chan *op
 	done   chan struct{} // the commit loop exited
-	busy   bool          // the last commit had several writes; the loop's own
 	prefix string        // lease token prefix, unique per Open
 }
 
@@ -210,13 +210,27 @@ func (s *Store) view(ctx context.Context, fn func(t tx) error) error {
 func (s *Store) loop() {
 	defer close(s.done)
 	batch := make([]*op, 0, s.opts.MaxBatch)
+	last := 0 // size of the previous batch
 	for o := range s.ops {
 		batch = append(batch[:0], o)
-		if s.busy {
-			// Concurrent writers were just answered: let them queue their
-			// next writes so that this commit takes them all.
-			for range 4 {
-				runtime.Gosched()
+		// After a batch of several writers, those writers were just
+		// answered and are about to send their next writes: yield a few
+		// times for about as many to arrive, so that one commit takes them
+		// all. A lone writer never waits; there is no timer to be late.
+		want := min(last*3/4, s.opts.MaxBatch)
+		for y := 0; y < gatherYields && len(batch) < want && !s.opts.noGather; y++ {
+			runtime.Gosched()
+		drain:
+			for len(batch) < s.opts.MaxBatch {
+				select {
+				case o, ok := <-s.ops:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, o)
+				default:
+					break drain
+				}
 			}
 		}
 	fill:
@@ -231,10 +245,13 @@ func (s *Store) loop() {
 				break fill
 			}
 		}
-		s.busy = len(batch) > 1
+		last = len(batch)
 		s.commit(batch)
 	}
 }
+
+// gatherYields bounds the yields while gathering a batch.
+const gatherYields = 8
 
 // commit runs a batch in one transaction. An op that fails is answered with
 // its error and the batch is run again without it, so that its partial

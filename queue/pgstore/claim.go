@@ -32,49 +32,16 @@ func cols(p string, message bool) string {
 	return strings.Join(fields, ", ")
 }
 
-// candidates selects, without locking, the jobs Claim would lease with a
-// per-key cap: for each routing key with a due job (found by a loose index
-// scan, one probe per key, so a long backlog of one key costs nothing) it
-// counts the key's unexpired leases and takes its earliest due jobs within
-// the cap; then the earliest Max of all. {keys} is the source of keys.
-// $1 now, $2 max, $3 per-key cap, $4 min(max, per-key).
-const candidatesSQL = `
-	cand AS (
-		SELECT c.id, c.due, dk.key
-		FROM dk
-		CROSS JOIN LATERAL (
-			SELECT count(*) AS n FROM {s}.jobs a
-			WHERE a.routing_key = dk.key AND a.lease_token IS NOT NULL AND a.lease_until > $1) act
-		CROSS JOIN LATERAL (
-			SELECT id, due, row_number() OVER (ORDER BY due, id) AS rn
-			FROM {s}.jobs
-			WHERE routing_key = dk.key AND NOT held AND due <= $1
-			ORDER BY due, id LIMIT $4) c
-		WHERE c.rn <= $3 - act.n
-		ORDER BY c.due, c.id LIMIT $2)`
-
-// keysScanSQL lists the routing keys whose earliest unheld job is due.
-const keysScanSQL = `WITH RECURSIVE k(key, due) AS (
-		(SELECT routing_key, due FROM {s}.jobs WHERE NOT held ORDER BY routing_key, due LIMIT 1)
-		UNION ALL
-		SELECT n.routing_key, n.due FROM k CROSS JOIN LATERAL (
-			SELECT routing_key, due FROM {s}.jobs
-			WHERE NOT held AND routing_key > k.key
-			ORDER BY routing_key, due LIMIT 1) n
-	),
-	dk AS (SELECT key FROM k WHERE due <= $1),`
-
 // statements holds the SQL text with the schema filled in.
 type statements struct {
-	claim, claimKeys, claimPerKey, lockKeys string
-	get, list, stats                        string
-	finishDone, finishKeep                  string
-	hold, release, cancel                   string
+	claim, claimPerKey     string
+	get, list, stats       string
+	finishDone, finishKeep string
+	hold, release, cancel  string
 }
 
 func prepareSQL(q string) statements {
 	f := func(s string) string { return strings.ReplaceAll(s, "{s}", q) }
-	lease := `lease_owner = $5, lease_token = $6, lease_until = $7, due = $7`
 	exists := `SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM {s}.jobs WHERE id = $1)`
 	return statements{
 		// Without a per-key cap: one statement, SKIP LOCKED.
@@ -86,14 +53,8 @@ func prepareSQL(q string) statements {
 			UPDATE {s}.jobs j SET lease_owner = $3, lease_token = $4, lease_until = $5, due = $5
 			FROM c WHERE j.id = c.id
 			RETURNING c.due, ` + cols("j.", true)),
-		claimKeys: f(keysScanSQL + candidatesSQL + `
-			SELECT DISTINCT key FROM cand`),
-		lockKeys: `SELECT pg_advisory_xact_lock(hashtext($1), h)
-			FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) s`,
-		claimPerKey: f(`WITH dk AS (SELECT unnest($8::text[]) AS key),` + candidatesSQL + `
-			UPDATE {s}.jobs j SET ` + lease + `
-			FROM cand WHERE j.id = cand.id AND NOT j.held AND j.due <= $1
-			RETURNING cand.due, ` + cols("j.", true)),
+		claimPerKey: f(`SELECT f.old_due, ` + cols("(f.job).", true) +
+			` FROM {s}.claim_keyed($1, $2, $3, $4, $5, $6, hashtext($7)) f`),
 		get:        f(`SELECT ` + cols("", true) + ` FROM {s}.jobs WHERE id = $1`),
 		list:       f(`SELECT ` + cols("", false) + ` FROM {s}.jobs WHERE id > $1 AND {filter} ORDER BY id LIMIT $2`),
 		stats:      f(`SELECT count(*) FILTER (WHERE NOT held AND lease_token IS NULL), count(*) FILTER (WHERE NOT held AND lease_token IS NOT NULL), count(*) FILTER (WHERE held) FROM {s}.jobs`),
@@ -119,11 +80,17 @@ func newToken() string {
 
 // Claim implements queue.Store. Without a per-key cap it is one UPDATE of
 // rows picked with FOR UPDATE SKIP LOCKED, so concurrent claimers never
-// wait for each other. With r.PerKey > 0 it first finds the keys it would
-// take jobs from, then, in a short transaction, takes an advisory lock per
-// key (in a fixed order) and repeats the selection under the locks, so
-// that claimers in every process see each other's leases when they count
-// a key's: the cap holds across processes. No transaction outlives Claim.
+// wait for each other. With r.PerKey > 0 it calls the schema's
+// claim_keyed function, which serves the due routing keys earliest first,
+// each under an advisory lock while it counts the key's unexpired leases
+// (those of every process) and leases within the cap: the cap holds across
+// processes. Either way the jobs come back in due order and no transaction
+// outlives Claim.
+//
+// With a per-key cap the keys are filled in the order of their earliest
+// due job, each up to its budget, so when more jobs are due than r.Max a
+// later job of an early key may be taken before an earlier job of another
+// key.
 func (s *Store) Claim(ctx context.Context, r queue.ClaimRequest) ([]*queue.Job, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -152,14 +119,9 @@ func (s *Store) Claim(ctx context.Context, r queue.ClaimRequest) ([]*queue.Job, 
 		})
 	}
 	if r.PerKey <= 0 {
-		rows, qerr := s.pool.Query(ctx, s.sql.claim, r.Now, r.Max, r.Owner, token, until)
-		if qerr == nil {
-			err = collect(rows)
-		} else {
-			err = qerr
-		}
+		err = s.leaseTx(ctx, collect, s.sql.claim, r.Now, r.Max, r.Owner, token, until)
 	} else {
-		err = s.claimPerKey(ctx, r, token, until, collect)
+		err = s.leaseTx(ctx, collect, s.sql.claimPerKey, r.Now, r.Max, r.PerKey, r.Owner, token, until, s.schema)
 	}
 	if err != nil {
 		return nil, s.dbError("claim", err)
@@ -173,44 +135,28 @@ func (s *Store) Claim(ctx context.Context, r queue.ClaimRequest) ([]*queue.Job, 
 	return out, nil
 }
 
-func (s *Store) claimPerKey(ctx context.Context, r queue.ClaimRequest, token string, until time.Time,
-	collect func(pgx.Rows) error) error {
-	lim := min(r.Max, r.PerKey)
-	rows, err := s.pool.Query(ctx, s.sql.claimKeys, r.Now, r.Max, r.PerKey, lim)
-	if err != nil {
-		return err
-	}
-	var keys []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
-			return err
-		}
-		keys = append(keys, k)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	// One round trip: the transaction, its locks and the lease.
+// leaseTx runs the lease statement in one transaction sent as one batch:
+// one round trip. The
+// transaction commits with synchronous_commit off: it does not wait for
+// the disk, so a hot routing key's lock is held for microseconds rather
+// than a WAL flush. A lease lost in a database crash only makes its job
+// due again early, which at-least-once delivery allows; Finish, which
+// records outcomes, commits synchronously (and flushes the lease before
+// it).
+func (s *Store) leaseTx(ctx context.Context, collect func(pgx.Rows) error, update string, args ...any) error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(s.sql.lockKeys, s.schema, keys)
-	b.Queue(s.sql.claimPerKey, r.Now, r.Max, r.PerKey, lim, r.Owner, token, until, keys)
+	b.Queue("SET LOCAL synchronous_commit TO off")
+	b.Queue(update, args...)
 	b.Queue("COMMIT")
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close() // a failed batch leaves the connection mid-transaction: the pool drops it
-	if _, err := br.Exec(); err != nil {
-		return err
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
 	}
-	if _, err := br.Exec(); err != nil {
-		return fmt.Errorf("lock routing keys: %w", err)
-	}
-	rows, err = br.Query()
+	rows, err := br.Query()
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,16 @@
 // Package pgstore is a queue.Store in PostgreSQL, for applications that run
 // on several machines and share one queue. It is built on
-// github.com/jackc/pgx/v5.
+// github.com/jackc/pgx/v5. It implements no RFC itself: the retry rules
+// (RFC 5321 §4.5.4.1) belong to package queue.
 //
 // # Tables
 //
 // Open (or New, on an existing *pgxpool.Pool) creates the schema it is
-// given (Options.Schema, "mxrelay" by default) with a jobs table and a meta
-// table that records the schema version. Creation and upgrades run in one
-// transaction under an advisory lock, so processes that start together
-// migrate once; a schema written by a newer release is refused with a
+// given (Options.Schema, "mxrelay" by default) with a jobs table, a meta
+// table that records the schema version, and the claim_keyed function
+// (Claim under a per-key cap, run in the server). Creation and upgrades
+// run in one transaction under an advisory lock, so processes that start
+// together migrate once; a schema written by a newer release is refused with a
 // *SchemaVersionError (ErrSchemaTooNew). Each job is one row; its message
 // is stored once, as bytea, whatever the number of recipients.
 //
@@ -18,15 +20,20 @@
 //     together share one multi-row INSERT (group commit), so many producers
 //     cost few commits.
 //   - Claim leases rows: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
-//     LOCKED) sets the lease owner, a random token and its end. No
-//     transaction is held while a job is delivered. A process that dies
-//     leaves its leases to expire; any process then claims the jobs again.
+//     LOCKED) sets the lease owner, a random token and its end, in one
+//     round trip. No transaction is held while a job is delivered. A
+//     process that dies leaves its leases to expire; any process then
+//     claims the jobs again. Claims commit with synchronous_commit off: a
+//     lease lost in a database crash only makes its job due again early,
+//     which at-least-once delivery allows.
 //   - Finish is fenced: it changes the row only if the lease token still
 //     matches (queue.ErrLeaseLost otherwise).
 //   - The per-routing-key cap (ClaimRequest.PerKey) is counted in the
 //     database, from the unexpired leases of every process, under an
-//     advisory lock per key held for the few milliseconds of the claim: ten
-//     processes together never exceed it.
+//     advisory lock per key held for the microseconds of the claim: ten
+//     processes together never exceed it. Concurrent claimers skip a key
+//     another one is serving and come back to it only if nothing else was
+//     free, so they spread over the keys.
 //   - Wake-ups: Put and Release send NOTIFY in their transaction; Wake
 //     (queue.Waker) LISTENs on a dedicated connection and re-LISTENs after a
 //     reconnect. Notifications are lost while disconnected, so the queue
@@ -42,6 +49,10 @@
 // during a commit leaves its outcome unknown, as with any remote database:
 // the queue is at least once, and a Put whose error came from a lost
 // connection may have stored its job.
+//
+// The table's constraints (recipient arrays of one length, known states, a
+// JSON object for metadata) keep every row decodable, so Stats.Corrupt is
+// always 0.
 //
 // # Tests
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,11 +28,10 @@ const (
 )
 
 const (
-	mpJobs    = 5000
 	mpKeys    = 10
 	mpPerKey  = 3
 	mpWorkers = 8
-	mpLease   = 3 * time.Second
+	mpLease   = 5 * time.Second
 )
 
 func TestMain(m *testing.M) {
@@ -92,13 +92,25 @@ func recorder(pool *pgxpool.Pool, schema string, child int) queue.Deliverer {
 	})
 }
 
+// childDSN names child n's connections so that the parent can see them.
+func childDSN(dsn, schema, n string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	q.Set("application_name", schema+"-child-"+n)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // runChild runs a queue on the shared schema until SIGTERM.
 func runChild(n string) error {
 	child, _ := strconv.Atoi(n)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	schema := os.Getenv(envSchema)
-	s, err := pgstore.OpenWith(ctx, os.Getenv(envDSN), pgstore.Options{Schema: schema})
+	s, err := pgstore.OpenWith(ctx, childDSN(os.Getenv(envDSN), schema, n), pgstore.Options{Schema: schema})
 	if err != nil {
 		return err
 	}
@@ -120,12 +132,16 @@ func runChild(n string) error {
 	return nil
 }
 
-// TestMultiProcess: three processes share one queue of 5,000 jobs; one is
-// killed with SIGKILL midway. Every job is delivered; only jobs leased by
+// TestMultiProcess: three processes share one queue of 5,000 jobs (1,000
+// with -short); one is killed with SIGKILL midway. Every job is delivered; only jobs leased by
 // the killed process are delivered twice; the per-key cap holds across the
 // processes.
 func TestMultiProcess(t *testing.T) {
 	dsn := testDSN(t)
+	mpJobs, killAt := 5000, 2000
+	if testing.Short() {
+		mpJobs, killAt = 1000, 400
+	}
 	schema := newSchema(t, dsn)
 	s := openStore(t, dsn, schema)
 	psql(t, dsn, `CREATE TABLE `+schema+`.rec_inflight (job_id text, child int, key text);
@@ -190,7 +206,7 @@ func TestMultiProcess(t *testing.T) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(120 * time.Second) // a bound, not a timing assertion
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		for !cond() {
@@ -203,13 +219,18 @@ func TestMultiProcess(t *testing.T) {
 	}
 
 	// Kill child 0 midway.
-	waitFor("2,000 deliveries", func() bool {
-		return count(`SELECT count(*) FROM `+schema+`.rec_delivered`) >= 2000
+	waitFor(fmt.Sprint(killAt, " deliveries"), func() bool {
+		return count(`SELECT count(*) FROM `+schema+`.rec_delivered`) >= killAt
 	})
 	if err := children[0].Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	children[0].Wait()
+	// Its server backends may still be committing what it sent before it
+	// died: wait until they are gone.
+	waitFor("the killed child's connections to end", func() bool {
+		return count(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, schema+"-child-0") == 0
+	})
 	// Its jobs in flight: the leases it still holds.
 	rows, err := pool.Query(ctx, `SELECT id FROM `+schema+`.jobs WHERE lease_owner = 'child-0'`)
 	if err != nil {

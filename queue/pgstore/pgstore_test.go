@@ -274,3 +274,36 @@ func TestClosed(t *testing.T) {
 		t.Errorf("Claim after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestRowConstraints: the table refuses rows the store could not decode,
+// and metadata written by hand with non-string values still reads back.
+func TestRowConstraints(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	s := openStore(t, dsn, schema)
+	ctx := context.Background()
+	j := testJob(1, "example.com")
+	if err := s.Put(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []string{
+		"rcpt_state = '{9}'",
+		"rcpt_reply = '{a,b}'",
+		"metadata = '[1]'",
+		"lease_token = 'x'",
+	} {
+		if _, err := s.Pool().Exec(ctx, "UPDATE "+schema+".jobs SET "+set); err == nil {
+			t.Errorf("UPDATE SET %s accepted", set)
+		}
+	}
+	if _, err := s.Pool().Exec(ctx, "UPDATE "+schema+`.jobs SET metadata = '{"n": 5, "s": "x"}'`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Metadata["n"] != "5" || got.Metadata["s"] != "x" {
+		t.Fatalf("Metadata %v", got.Metadata)
+	}
+}

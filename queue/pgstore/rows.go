@@ -64,8 +64,19 @@ func (r *row) job() (*queue.Job, error) {
 		j.Recipients[i] = queue.Recipient{Addr: a, State: st, Reply: r.replies[i]}
 	}
 	if r.metadata != nil {
-		if err := json.Unmarshal(r.metadata, &j.Metadata); err != nil {
+		// A JSON object (a table constraint); a value someone stored
+		// that is not a string is kept as its JSON text.
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(r.metadata, &m); err != nil {
 			return nil, &queue.CorruptError{ID: r.id, Err: fmt.Errorf("pgstore: metadata: %w", err)}
+		}
+		j.Metadata = make(map[string]string, len(m))
+		for k, v := range m {
+			var str string
+			if json.Unmarshal(v, &str) != nil {
+				str = string(v)
+			}
+			j.Metadata[k] = str
 		}
 	}
 	if r.token != nil && r.until != nil {

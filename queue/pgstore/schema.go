@@ -63,11 +63,14 @@ var migrations = []string{
 		CONSTRAINT jobs_rcpt_arrays CHECK (
 			cardinality(rcpt_addr) = cardinality(rcpt_state) AND
 			cardinality(rcpt_addr) = cardinality(rcpt_reply)),
+		CONSTRAINT jobs_rcpt_state CHECK (0 <= ALL (rcpt_state) AND 3 >= ALL (rcpt_state)),
+		CONSTRAINT jobs_metadata CHECK (metadata IS NULL OR jsonb_typeof(metadata) = 'object'),
 		CONSTRAINT jobs_lease CHECK ((lease_token IS NULL) = (lease_until IS NULL))
 	);
 	CREATE INDEX jobs_due ON {s}.jobs (due, id) WHERE NOT held;
 	CREATE INDEX jobs_key_due ON {s}.jobs (routing_key, due, id) WHERE NOT held;
-	CREATE INDEX jobs_key_lease ON {s}.jobs (routing_key, lease_until) WHERE lease_token IS NOT NULL;`,
+	CREATE INDEX jobs_key_lease ON {s}.jobs (routing_key, lease_until) WHERE lease_token IS NOT NULL;` +
+		claimKeyedFunc,
 }
 
 // migrate creates or upgrades the schema under a transaction-scoped
@@ -115,3 +118,78 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	}
 	return nil
 }
+
+// claimKeyedFunc is Claim under a per-key cap, run in the server so that it
+// costs one round trip. It walks the routing keys whose earliest unheld job
+// is due, earliest first (a loose index scan: one probe per key, however
+// long a key's backlog), and for each takes an advisory lock on the key,
+// counts the key's unexpired leases (every process's), and leases up to the
+// key's remaining budget, until p_max jobs are leased. The lock serialises
+// claimers of one key, in every process, until their transaction ends, so
+// no two count the same free slot. A first pass only tries the locks and
+// skips keys another claimer holds, so that concurrent claimers spread over
+// the keys instead of queueing on the same one; if that did not fill the
+// claim, a second pass waits for the skipped keys, each for at most
+// lock_timeout (two claimers waiting for each other's keys give up instead
+// of deadlocking).
+const claimKeyedFunc = `
+	CREATE FUNCTION {s}.claim_keyed(p_now timestamptz, p_max integer, p_perkey integer,
+		p_owner text, p_token text, p_until timestamptz, p_class integer)
+	RETURNS TABLE (old_due timestamptz, job {s}.jobs)
+	LANGUAGE plpgsql VOLATILE
+	SET lock_timeout = '200ms'
+	AS $fn$
+	#variable_conflict use_column
+	DECLARE
+		keys    text[];
+		skipped text[] := '{}';
+		k       text;
+		pass    integer;
+		active  integer;
+		budget  integer;
+		got     integer;
+		taken   integer := 0;
+	BEGIN
+		WITH RECURSIVE ks(key, due) AS (
+			(SELECT routing_key, due FROM {s}.jobs WHERE NOT held ORDER BY routing_key, due LIMIT 1)
+			UNION ALL
+			SELECT n.routing_key, n.due FROM ks CROSS JOIN LATERAL (
+				SELECT routing_key, due FROM {s}.jobs
+				WHERE NOT held AND routing_key > ks.key
+				ORDER BY routing_key, due LIMIT 1) n)
+		SELECT coalesce(array_agg(key ORDER BY due, key), '{}') INTO keys FROM ks WHERE due <= p_now;
+		FOR pass IN 1..2 LOOP
+			FOREACH k IN ARRAY CASE WHEN pass = 1 THEN keys ELSE skipped END LOOP
+				EXIT WHEN taken >= p_max;
+				IF pass = 1 THEN
+					IF NOT pg_try_advisory_xact_lock(p_class, hashtext(k)) THEN
+						skipped := skipped || k;
+						CONTINUE;
+					END IF;
+				ELSE
+					BEGIN
+						PERFORM pg_advisory_xact_lock(p_class, hashtext(k));
+					EXCEPTION WHEN lock_not_available THEN
+						CONTINUE;
+					END;
+				END IF;
+				SELECT count(*) INTO active FROM {s}.jobs a
+				WHERE a.routing_key = k AND a.lease_token IS NOT NULL AND a.lease_until > p_now;
+				budget := least(p_perkey - active, p_max - taken);
+				CONTINUE WHEN budget <= 0;
+				RETURN QUERY
+					WITH c AS (
+						SELECT id, due FROM {s}.jobs
+						WHERE routing_key = k AND NOT held AND due <= p_now
+						ORDER BY due, id LIMIT budget
+						FOR UPDATE SKIP LOCKED)
+					UPDATE {s}.jobs j
+					SET lease_owner = p_owner, lease_token = p_token, lease_until = p_until, due = p_until
+					FROM c WHERE j.id = c.id
+					RETURNING c.due, j;
+				GET DIAGNOSTICS got = ROW_COUNT;
+				taken := taken + got;
+			END LOOP;
+		END LOOP;
+	END
+	$fn$;`

@@ -32,6 +32,8 @@ type conn struct {
 	tlsState *tls.ConnectionState
 	inData   bool // a 354 reply was sent: client lines are message data
 
+	closeOnce sync.Once
+
 	rd      *bufio.Reader // reads the current transport (raw or TLS)
 	pending []byte        // client bytes waiting to be returned by Read
 	wbuf    []byte        // partial reply line written by go-smtp
@@ -218,6 +220,19 @@ func (c *conn) filter(out, line []byte) []byte {
 		return out
 	}
 	return append(out, line...)
+}
+
+// Close closes the connection once and counts it at the host.
+func (c *conn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.Conn.Close()
+		c.host.mu.Lock()
+		c.host.active--
+		delete(c.host.conns, c)
+		c.host.mu.Unlock()
+	})
+	return err
 }
 
 // State returns the TLS state, or nil while the session is plaintext.

@@ -74,6 +74,11 @@ type HostConfig struct {
 	MailReply func(from string) *Reply
 	// RcptReply, if not nil, answers each RCPT TO; a nil *Reply accepts.
 	RcptReply func(rcpt string) *Reply
+	// DropAfterMessages, when positive, makes the host close a connection
+	// without a word at the first command after that many messages, as a
+	// server does that timed out an idle connection.
+	DropAfterMessages int
+
 	// DataReply, if not nil, answers the end of data; a nil *Reply accepts.
 	// A message answered with Drop is recorded with Dropped set: the
 	// server got it whole but the client never heard so.
@@ -114,9 +119,11 @@ type Host struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 
-	mu    sync.Mutex
-	conns map[*conn]struct{}
-	count int // connections accepted
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	count  int // connections accepted
+	active int // connections open now
+	peak   int // most connections open at once
 }
 
 func (h *Host) tlsConfig() *tls.Config { return h.tlsc }
@@ -137,6 +144,13 @@ func (h *Host) Certificate() *x509.Certificate {
 	return h.tlsc.Certificates[0].Leaf
 }
 
+// PeakConnections returns the most connections that were open at once.
+func (h *Host) PeakConnections() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.peak
+}
+
 // Connections returns how many connections the host has accepted.
 func (h *Host) Connections() int {
 	h.mu.Lock()
@@ -152,6 +166,8 @@ func (h *Host) serve() {
 		}
 		h.mu.Lock()
 		h.count++
+		h.active++
+		h.peak = max(h.peak, h.active)
 		h.mu.Unlock()
 		switch {
 		case h.cfg.NoGreeting:
@@ -167,6 +183,7 @@ func (h *Host) serve() {
 				}
 				io.Copy(io.Discard, io.LimitReader(c, 1<<20))
 				c.Close()
+				h.closed1()
 			}()
 		default:
 			wc := newConn(c, h)
@@ -188,6 +205,14 @@ func (h *Host) serve() {
 func (h *Host) silent(c net.Conn) {
 	io.Copy(io.Discard, c)
 	c.Close()
+	h.closed1()
+}
+
+// closed1 counts a connection that ended.
+func (h *Host) closed1() {
+	h.mu.Lock()
+	h.active--
+	h.mu.Unlock()
 }
 
 func (h *Host) close() {
@@ -195,10 +220,14 @@ func (h *Host) close() {
 	h.ln.Close()
 	h.smtp.Close()
 	h.mu.Lock()
+	conns := make([]*conn, 0, len(h.conns))
 	for c := range h.conns {
-		c.Close()
+		conns = append(conns, c)
 	}
 	h.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 // chanListener is what go-smtp serves: the connections the Host accepted
@@ -233,12 +262,17 @@ type session struct {
 	from string
 	opts smtp.MailOptions
 	to   []string
+	msgs int // messages received on this connection
 }
 
 func (s *session) Reset()        { s.from, s.to = "", nil }
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if n := s.h.cfg.DropAfterMessages; n > 0 && s.msgs >= n {
+		s.c.Conn().Close()
+		return errors.New("relaytest: connection dropped")
+	}
 	if f := s.h.cfg.MailReply; f != nil {
 		if err := s.reply(f(from)); err != nil {
 			return err
@@ -297,6 +331,7 @@ func (s *session) Data(r io.Reader) error {
 	if rep != nil && rep.Code >= 300 {
 		return s.reply(rep)
 	}
+	s.msgs++
 	s.h.srv.record(m)
 	return nil
 }
