@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,6 +57,13 @@ type Client struct {
 	// to it and Run delivers them. nil → no queue: Send reports deferrals
 	// and Enqueue fails with ErrNoStore.
 	Store queue.Store
+	// Retry schedules the attempts of queued messages. nil →
+	// queue.DefaultRetryPolicy(): 5, 10, 20, 40, 80 minutes, then every 2
+	// hours, for 5 days.
+	Retry queue.RetryPolicy
+	// QueueWorkers caps the queued messages Run delivers at once. 0 → the
+	// queue's default (16).
+	QueueWorkers int
 
 	// TLSConfig is the base TLS configuration for STARTTLS (root CAs,
 	// minimum version, client certificates). ServerName and the
@@ -103,6 +111,17 @@ type Client struct {
 	// MaxMessageSize bounds what SendRaw reads. 0 → DefaultMaxMessageSize.
 	MaxMessageSize int64
 
+	// Events, if set, is told of every state change of every message:
+	// queued, attempt, delivered, deferred (with the next attempt),
+	// bounced, expired. It is called from a goroutine of its own, one event
+	// at a time, through a buffer of EventBuffer events; when the hook
+	// falls behind that far, events are dropped (and counted in Stats)
+	// rather than slowing delivery down.
+	Events func(Event)
+	// EventBuffer sizes the buffer in front of Events. 0 →
+	// DefaultEventBuffer.
+	EventBuffer int
+
 	// Logger receives structured records of each attempt. nil → silent.
 	Logger *slog.Logger
 	// DebugWriter, if set, receives the SMTP transcript of every session
@@ -113,6 +132,11 @@ type Client struct {
 
 	debugMu sync.Mutex
 	pool    pool
+	qOnce   sync.Once
+	q       *queue.Queue
+	stats   statsRecorder
+	events  eventSink
+	stash   deferredStash
 }
 
 // Timeouts bound the steps of an SMTP session (RFC 5321 §4.5.3.2). A zero
@@ -136,15 +160,28 @@ func Send(ctx context.Context, m *mime.Message) (*Result, error) {
 	return DefaultClient.Send(ctx, m)
 }
 
+// SendOptions tune one Send.
+type SendOptions struct {
+	// Metadata is the caller's correlation data, returned in every Event
+	// about the message (and kept with its queued deferrals).
+	Metadata map[string]string
+}
+
 // Send validates and writes m, signs it when a Signer is set, and makes one
 // delivery attempt to every recipient (To, Cc and Bcc) now.
 //
 // A message that does not validate is returned as an error and nothing is
 // sent. Otherwise the Result has an entry for every recipient, and the
-// error is Result.Err(): nil when every recipient was delivered, else one
-// error joining an *Error per recipient that was not. With a Store,
-// deferred recipients are then queued for retry (see Enqueue).
+// error is Result.Err(): nil when every recipient was delivered (or, with
+// a Store, delivered or queued), else one error joining an *Error per
+// recipient that was not. With a Store, deferred recipients are queued as
+// one job, whose id is Result.QueueID, and retried by Run.
 func (c *Client) Send(ctx context.Context, m *mime.Message) (*Result, error) {
+	return c.SendWith(ctx, m, nil)
+}
+
+// SendWith is Send with options; opts may be nil.
+func (c *Client) SendWith(ctx context.Context, m *mime.Message, opts *SendOptions) (*Result, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w: nil message", ErrInvalidMessage)
 	}
@@ -156,7 +193,11 @@ func (c *Client) Send(ctx context.Context, m *mime.Message) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
-	return c.send(ctx, from, m.Recipients(), data)
+	var meta map[string]string
+	if opts != nil {
+		meta = opts.Metadata
+	}
+	return c.send(ctx, from, m.Recipients(), data, meta)
 }
 
 // SendRaw sends an already written message (RFC 5322 bytes, read whole
@@ -183,7 +224,7 @@ func (c *Client) SendRaw(ctx context.Context, from string, to []string, msg io.R
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrInvalidMessage)
 	}
-	return c.send(ctx, env.from, env.to, data)
+	return c.send(ctx, env.from, env.to, data, nil)
 }
 
 type envelope struct {
@@ -219,21 +260,54 @@ func normalizeEnvelope(from string, to []string) (envelope, error) {
 	return env, nil
 }
 
-// send signs data if a Signer is set and delivers it.
-func (c *Client) send(ctx context.Context, from string, to []string, data []byte) (*Result, error) {
+// send signs data if a Signer is set, delivers it, and queues the
+// deferred recipients when there is a Store.
+func (c *Client) send(ctx context.Context, from string, to []string, data []byte, meta map[string]string) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if c.Signer != nil {
-		var buf bytes.Buffer
-		buf.Grow(len(data) + 1024)
-		if err := c.Signer.Sign(&buf, bytes.NewReader(data)); err != nil {
-			return nil, fmt.Errorf("relay: signing: %w", err)
-		}
-		data = buf.Bytes()
+	data, err := c.sign(data)
+	if err != nil {
+		return nil, err
 	}
-	res := c.deliver(ctx, from, to, data)
+	o := origin{meta: meta, start: time.Now()}
+	res := c.deliver(ctx, from, to, data, o)
+	var qerr error
+	var next time.Time
+	if c.Store != nil {
+		next, qerr = c.queueDeferred(context.WithoutCancel(ctx), from, data, meta, res)
+	}
+	for i := range res.Recipients {
+		e := resultEvent(&res.Recipients[i], res.QueueID, meta, o.start)
+		if e.Type == EventDeferred && res.QueueID != "" {
+			e.NextAttempt = next
+		}
+		c.emit(e)
+	}
+	if qerr != nil {
+		return res, errors.Join(qerr, res.Err())
+	}
 	return res, res.Err()
+}
+
+// origin says where an attempt comes from, for its events.
+type origin struct {
+	id    string            // queue job id, "" for Send
+	meta  map[string]string // the caller's metadata
+	start time.Time         // when the message was sent or queued
+}
+
+// sign prepends the DKIM signatures when a Signer is set.
+func (c *Client) sign(data []byte) ([]byte, error) {
+	if c.Signer == nil {
+		return data, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(data) + 1024)
+	if err := c.Signer.Sign(&buf, bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("relay: signing: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 func (c *Client) idleTimeout() time.Duration {

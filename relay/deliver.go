@@ -7,13 +7,14 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mxrelay/mxrelay/mx"
 )
 
 // deliver makes one attempt for every recipient, domains in parallel, and
 // returns the results in the order of to.
-func (c *Client) deliver(ctx context.Context, from string, to []string, data []byte) *Result {
+func (c *Client) deliver(ctx context.Context, from string, to []string, data []byte, o origin) *Result {
 	res := &Result{Recipients: make([]RecipientResult, len(to))}
 	if err := c.checkHostname(); err != nil {
 		for i, r := range to {
@@ -48,7 +49,7 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out := c.deliverDomain(ctx, d, from, rcpts, data)
+			out := c.deliverDomain(ctx, d, from, rcpts, data, o)
 			for j, i := range idx {
 				res.Recipients[i] = out[j]
 			}
@@ -75,7 +76,8 @@ type attempt struct {
 }
 
 // deliverDomain makes one attempt for the recipients of one domain.
-func (c *Client) deliverDomain(ctx context.Context, domain, from string, rcpts []string, data []byte) []RecipientResult {
+func (c *Client) deliverDomain(ctx context.Context, domain, from string, rcpts []string, data []byte, o origin) []RecipientResult {
+	c.emit(Event{Type: EventAttempt, Time: time.Now(), MessageID: o.id, Domain: domain, Metadata: o.meta})
 	a := &attempt{
 		c: c, domain: domain, from: from, rcpts: rcpts, data: data,
 		results: make([]RecipientResult, len(rcpts)),

@@ -7,7 +7,10 @@ import (
 
 // Result reports what became of every recipient of one message.
 type Result struct {
-	Recipients []RecipientResult
+	Recipients []RecipientResult `json:"recipients"`
+	// QueueID is the id of the job holding the deferred recipients, when
+	// the Client has a Store and some were deferred.
+	QueueID string `json:"queue_id,omitempty"`
 }
 
 // RecipientResult is the outcome for one envelope recipient.
@@ -18,6 +21,7 @@ type RecipientResult struct {
 	Enhanced  string  `json:"enhanced,omitempty"` // "5.1.1" where the server sent one
 	Message   string  `json:"message,omitempty"`  // server text or local reason
 	MX        string  `json:"mx,omitempty"`       // host that answered
+	Source    string  `json:"source,omitempty"`   // local address the connection came from
 	TLS       TLSInfo `json:"tls"`                // how the session that carried it was protected
 }
 
@@ -56,12 +60,15 @@ func (r *Result) Count(s Status) int {
 	return n
 }
 
-// Err returns nil when every recipient was delivered; otherwise one error
-// whose Unwrap() []error holds an *Error per recipient that was not, sorted
-// by recipient.
+// Err returns nil when every recipient was delivered or queued for retry;
+// otherwise one error whose Unwrap() []error holds an *Error per recipient
+// that was not, sorted by recipient.
 func (r *Result) Err() error {
 	var errs []error
 	for i := range r.Recipients {
+		if r.QueueID != "" && r.Recipients[i].Status == Deferred {
+			continue
+		}
 		if err := r.Recipients[i].Err(); err != nil {
 			errs = append(errs, err)
 		}

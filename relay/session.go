@@ -133,6 +133,8 @@ type session struct {
 	addr netip.Addr
 	tls  TLSInfo
 
+	local netip.Addr // the local end of the connection
+
 	key   poolKey
 	uses  int         // messages sent over it
 	timer *time.Timer // closes it when idle too long (while in the pool)
@@ -184,6 +186,9 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 		return nil, hostError(host, "EHLO", err)
 	}
 	s := &session{cl: cl, host: host, addr: ip}
+	if la, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+		s.local = la.AddrPort().Addr().Unmap()
+	}
 	required := pol.required()
 	switch {
 	case plaintext:

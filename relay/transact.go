@@ -128,12 +128,12 @@ func (a *attempt) setDelivered(i int, s *session, final smtpclient.Reply) {
 	r := &a.results[i]
 	r.Status = Delivered
 	r.Code, r.Enhanced, r.Message = final.Code, final.Enhanced, final.Text()
-	r.MX, r.TLS = s.host, s.tls
+	r.MX, r.TLS, r.Source = s.host, s.tls, s.local.String()
 }
 
 func (a *attempt) setErr(i int, s *session, err error) {
 	r := &a.results[i]
-	r.MX, r.TLS = s.host, s.tls
+	r.MX, r.TLS, r.Source = s.host, s.tls, s.local.String()
 	var se *smtpclient.Error
 	if errors.As(err, &se) {
 		r.Code, r.Enhanced, r.Message = se.Code, se.Enhanced, se.Message

@@ -1,0 +1,139 @@
+package relay
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// EventType names a state change of a message for one recipient.
+type EventType int
+
+// Event types.
+const (
+	EventQueued    EventType = iota + 1 // stored in the queue (Enqueue, or Send's deferrals)
+	EventAttempt                        // a delivery attempt begins
+	EventDelivered                      // the receiving server accepted it (2xx)
+	EventDeferred                       // a temporary failure; NextAttempt says when the queue retries
+	EventBounced                        // a permanent failure (5xx, null MX, ...)
+	EventExpired                        // the queue gave up: the message outlived its lifetime
+)
+
+var eventNames = [...]string{"", "queued", "attempt", "delivered", "deferred", "bounced", "expired"}
+
+// String returns the event type's name, such as "delivered".
+func (t EventType) String() string {
+	if t > 0 && int(t) < len(eventNames) {
+		return eventNames[t]
+	}
+	return "unknown"
+}
+
+// MarshalText encodes the type as its name.
+func (t EventType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// Event is one state change, as delivered to Client.Events.
+type Event struct {
+	Type        EventType         `json:"type"`
+	Time        time.Time         `json:"time"`
+	MessageID   string            `json:"message_id,omitempty"` // queue job id; "" for a Send not queued
+	Recipient   string            `json:"recipient,omitempty"`  // "" for EventAttempt
+	Domain      string            `json:"domain,omitempty"`     // the recipient's domain
+	MX          string            `json:"mx,omitempty"`         // the host that answered
+	Source      string            `json:"source,omitempty"`     // the local address used
+	Code        int               `json:"code,omitempty"`
+	Enhanced    string            `json:"enhanced,omitempty"`
+	Message     string            `json:"message,omitempty"`
+	TLS         TLSInfo           `json:"tls"`
+	NextAttempt time.Time         `json:"next_attempt,omitzero"` // EventDeferred of a queued message
+	Metadata    map[string]string `json:"metadata,omitempty"`    // the caller's, from EnqueueOptions or SendOptions
+	Latency     time.Duration     `json:"latency,omitempty"`     // EventDelivered: since the message was sent or queued
+}
+
+// DefaultEventBuffer is the number of events waiting for Client.Events
+// beyond which new ones are dropped, when Client.EventBuffer is zero.
+const DefaultEventBuffer = 4096
+
+// eventSink hands events to the hook from a goroutine of its own, through
+// a bounded buffer, so that a slow hook never holds up delivery. The
+// goroutine runs only while there are events to hand over.
+type eventSink struct {
+	mu      sync.Mutex
+	ch      chan Event
+	running bool
+	dropped atomic.Int64
+}
+
+// emit records e in the statistics and passes it to the hook, if any.
+func (c *Client) emit(e Event) {
+	c.stats.record(&e)
+	if c.Events == nil {
+		return
+	}
+	s := &c.events
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		n := c.EventBuffer
+		if n <= 0 {
+			n = DefaultEventBuffer
+		}
+		s.ch = make(chan Event, n)
+	}
+	select {
+	case s.ch <- e:
+	default:
+		s.dropped.Add(1)
+		return
+	}
+	if !s.running {
+		s.running = true
+		go c.dispatch()
+	}
+}
+
+func (c *Client) dispatch() {
+	s := &c.events
+	for {
+		s.mu.Lock()
+		select {
+		case e := <-s.ch:
+			s.mu.Unlock()
+			c.Events(e)
+		default:
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// resultEvent turns one recipient's result into an event.
+func resultEvent(r *RecipientResult, msgID string, meta map[string]string, start time.Time) Event {
+	e := Event{
+		Time: time.Now(), MessageID: msgID, Recipient: r.Recipient, Domain: domainOf(r.Recipient),
+		MX: r.MX, Source: r.Source, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message,
+		TLS: r.TLS, Metadata: meta,
+	}
+	switch r.Status {
+	case Delivered:
+		e.Type = EventDelivered
+		if !start.IsZero() {
+			e.Latency = e.Time.Sub(start)
+		}
+	case Bounced:
+		e.Type = EventBounced
+	default:
+		e.Type = EventDeferred
+	}
+	return e
+}
+
+func domainOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == '@' {
+			return addr[i+1:]
+		}
+	}
+	return ""
+}

@@ -1,0 +1,253 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mxrelay/mxrelay/mime"
+	"github.com/mxrelay/mxrelay/queue"
+)
+
+// EnqueueOptions tune one Enqueue.
+type EnqueueOptions struct {
+	// Metadata is the caller's correlation data (a customer id, a
+	// campaign), kept with the job and returned in every Event.
+	Metadata map[string]string
+	// Hold stores the message held for review: it is not sent until
+	// released through Queue().Release.
+	Hold bool
+	// NotBefore delays the first attempt; zero → at once.
+	NotBefore time.Time
+}
+
+// Enqueue validates and writes m, signs it when a Signer is set, and
+// stores it through Store, returning the job id once the Store holds it
+// durably (the Store's promise: boltstore and pgstore have it on disk,
+// MemoryStore only in memory). Run delivers it in the background and
+// retries temporary failures; Events report what becomes of it. Without a
+// Store, Enqueue fails with ErrNoStore.
+func (c *Client) Enqueue(ctx context.Context, m *mime.Message) (id string, err error) {
+	return c.EnqueueWith(ctx, m, nil)
+}
+
+// EnqueueWith is Enqueue with options; opts may be nil.
+func (c *Client) EnqueueWith(ctx context.Context, m *mime.Message, opts *EnqueueOptions) (string, error) {
+	if c.Store == nil {
+		return "", ErrNoStore
+	}
+	if m == nil {
+		return "", fmt.Errorf("%w: nil message", ErrInvalidMessage)
+	}
+	from, err := m.EnvelopeFrom()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	data, err := m.Bytes()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	if data, err = c.sign(data); err != nil {
+		return "", err
+	}
+	job := queue.NewJob(from, m.Recipients(), data)
+	if opts != nil {
+		job.Metadata = maps.Clone(opts.Metadata)
+		job.Held = opts.Hold
+		job.NextAttempt = opts.NotBefore
+	}
+	return c.enqueue(ctx, job)
+}
+
+// enqueue stores job through the queue, which wakes an idle worker.
+func (c *Client) enqueue(ctx context.Context, job *queue.Job) (string, error) {
+	job.RoutingKey = routingKey(job)
+	id, err := c.Queue().Enqueue(ctx, job)
+	if err != nil {
+		return "", fmt.Errorf("relay: enqueue: %w", err)
+	}
+	return id, nil
+}
+
+// routingKey is the recipients' domain, or that of the first recipient
+// when a message goes to several domains.
+func routingKey(job *queue.Job) string {
+	return queue.DomainOf(job.Recipients[0].Addr)
+}
+
+// Run delivers queued messages until ctx ends, then lets deliveries in
+// flight finish within the queue's grace period and returns ctx.Err().
+// Without a Store it returns ErrNoStore at once.
+func (c *Client) Run(ctx context.Context) error {
+	if c.Store == nil {
+		return ErrNoStore
+	}
+	defer c.CloseIdleConnections()
+	return c.Queue().Run(ctx)
+}
+
+// Queue returns the queue over Store through which Enqueue stores and Run
+// delivers, for review before sending and statistics: Hold, Release,
+// Cancel, List, Stats. It is nil when Store is nil.
+func (c *Client) Queue() *queue.Queue {
+	if c.Store == nil {
+		return nil
+	}
+	c.qOnce.Do(func() {
+		c.q = &queue.Queue{
+			Store:     c.Store,
+			Deliverer: c,
+			Retry:     c.Retry,
+			Workers:   c.QueueWorkers,
+			Logger:    c.Logger,
+			Hooks:     c.queueHooks(),
+		}
+	})
+	return c.q
+}
+
+// Deliver makes one attempt for a queued job: the message as stored (it
+// was signed when enqueued) to the job's remaining recipients. It
+// implements queue.Deliverer; Run calls it.
+func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
+	rcpts := job.Remaining()
+	o := origin{id: job.ID, meta: job.Metadata, start: job.Created}
+	res := c.deliver(ctx, job.From, rcpts, job.Message, o)
+	var deferred []RecipientResult
+	out := make([]queue.Outcome, len(res.Recipients))
+	for i, r := range res.Recipients {
+		if r.Status == Deferred {
+			// Reported by the queue's RetryScheduled or Expired hook,
+			// which knows when the next attempt is.
+			deferred = append(deferred, r)
+		} else {
+			c.emit(resultEvent(&r, job.ID, job.Metadata, job.Created))
+		}
+		st := queue.Deferred
+		switch r.Status {
+		case Delivered:
+			st = queue.Delivered
+		case Bounced:
+			st = queue.Bounced
+		}
+		out[i] = queue.Outcome{Recipient: r.Recipient, Status: st, Reply: r.reply()}
+	}
+	c.stash.put(job.ID, deferred)
+	return out
+}
+
+// reply formats a result for a job's record: "mx.example.com: 451 4.3.0 text".
+func (r *RecipientResult) reply() string {
+	var b strings.Builder
+	if r.MX != "" {
+		b.WriteString(r.MX)
+		b.WriteString(": ")
+	}
+	if r.Code != 0 {
+		b.WriteString(strconv.Itoa(r.Code))
+		b.WriteByte(' ')
+	}
+	if r.Enhanced != "" {
+		b.WriteString(r.Enhanced)
+		b.WriteByte(' ')
+	}
+	b.WriteString(r.Message)
+	return b.String()
+}
+
+// queueDeferred stores the recipients of res that were deferred as a new
+// job, due at the retry policy's first interval, and notes its id in res.
+func (c *Client) queueDeferred(ctx context.Context, from string, data []byte, meta map[string]string, res *Result) (time.Time, error) {
+	var to []string
+	for _, r := range res.Recipients {
+		if r.Status == Deferred {
+			to = append(to, r.Recipient)
+		}
+	}
+	if len(to) == 0 {
+		return time.Time{}, nil
+	}
+	job := queue.NewJob(from, to, data)
+	job.Metadata = maps.Clone(meta)
+	now := time.Now()
+	job.Created, job.Attempts = now, 1
+	if at, ok := c.retryPolicy().Retry(job, now); ok {
+		job.NextAttempt = at
+	}
+	id, err := c.enqueue(ctx, job)
+	if err != nil {
+		return time.Time{}, err
+	}
+	res.QueueID = id
+	return job.NextAttempt, nil
+}
+
+func (c *Client) retryPolicy() queue.RetryPolicy {
+	if c.Retry != nil {
+		return c.Retry
+	}
+	return queue.DefaultRetryPolicy()
+}
+
+// queueHooks turns the queue's events into the Client's. Delivered and
+// bounced recipients are reported by Deliver itself, with the details of
+// the attempt; deferred ones here, once the queue has set the next attempt.
+func (c *Client) queueHooks() queue.Hooks {
+	return queue.Hooks{
+		Enqueued: func(job *queue.Job) {
+			now := time.Now()
+			for _, r := range job.Recipients {
+				c.emit(Event{Type: EventQueued, Time: now, MessageID: job.ID, Recipient: r.Addr,
+					Domain: domainOf(r.Addr), Metadata: job.Metadata, NextAttempt: job.NextAttempt})
+			}
+		},
+		RetryScheduled: func(job *queue.Job, at time.Time) {
+			for _, r := range c.stash.take(job.ID) {
+				e := resultEvent(&r, job.ID, job.Metadata, job.Created)
+				e.NextAttempt = at
+				c.emit(e)
+			}
+		},
+		Expired: func(job *queue.Job, rcpts []queue.Recipient) {
+			c.stash.take(job.ID)
+			now := time.Now()
+			for _, r := range rcpts {
+				c.emit(Event{Type: EventExpired, Time: now, MessageID: job.ID, Recipient: r.Addr,
+					Domain: domainOf(r.Addr), Message: r.Reply, Metadata: job.Metadata})
+			}
+		},
+	}
+}
+
+// deferredStash holds a job's deferred results from Deliver until the
+// queue's hook says when the next attempt is. Entries live for the moment
+// between the two calls; a bound keeps a store failure (no hook called)
+// from leaking them.
+type deferredStash struct {
+	mu sync.Mutex
+	m  map[string][]RecipientResult
+}
+
+func (s *deferredStash) put(id string, rs []RecipientResult) {
+	if len(rs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil || len(s.m) > 10000 {
+		s.m = make(map[string][]RecipientResult)
+	}
+	s.m[id] = rs
+}
+
+func (s *deferredStash) take(id string) []RecipientResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := s.m[id]
+	delete(s.m, id)
+	return rs
+}

@@ -1,0 +1,168 @@
+package relay
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// Counts are event counts.
+type Counts struct {
+	Queued    int64 `json:"queued"`
+	Attempts  int64 `json:"attempts"`
+	Delivered int64 `json:"delivered"`
+	Deferred  int64 `json:"deferred"`
+	Bounced   int64 `json:"bounced"`
+	Expired   int64 `json:"expired"`
+}
+
+// BounceRate is bounced ÷ (delivered + bounced + expired), 0 when nothing
+// has ended yet.
+func (c Counts) BounceRate() float64 {
+	n := c.Delivered + c.Bounced + c.Expired
+	if n == 0 {
+		return 0
+	}
+	return float64(c.Bounced+c.Expired) / float64(n)
+}
+
+// Latency summarises the time from Send or Enqueue to delivery.
+type Latency struct {
+	Count         int64         `json:"count"`
+	P50, P90, P99 time.Duration `json:"-"`
+	Max           time.Duration `json:"-"`
+}
+
+// Stats are a Client's counters since its first event: what an application
+// needs to alert on a bounce rate or a stuck destination.
+type Stats struct {
+	Since         time.Time         `json:"since"`
+	Total         Counts            `json:"total"`
+	ByDomain      map[string]Counts `json:"by_domain"` // by recipient domain
+	ByMX          map[string]Counts `json:"by_mx"`     // by MX host that answered
+	Latency       Latency           `json:"latency"`
+	EventsDropped int64             `json:"events_dropped"` // events the Events hook missed (buffer full)
+}
+
+// maxStatsKeys bounds the domains and MX hosts counted one by one; the
+// rest are counted under "(other)".
+const maxStatsKeys = 10000
+
+// Latency histogram: buckets 10% apart from 1 ms, so a percentile is
+// known within 10%; about 200 buckets cover up to 10 days.
+const (
+	latBase    = float64(time.Millisecond)
+	latGrowth  = 1.1
+	latBuckets = 200
+)
+
+type statsRecorder struct {
+	mu       sync.Mutex
+	since    time.Time
+	total    Counts
+	byDomain map[string]*Counts
+	byMX     map[string]*Counts
+	lat      [latBuckets]int64
+	latN     int64
+	latMax   time.Duration
+}
+
+func (s *statsRecorder) record(e *Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.since.IsZero() {
+		s.since = e.Time
+		s.byDomain = make(map[string]*Counts)
+		s.byMX = make(map[string]*Counts)
+	}
+	add(&s.total, e.Type)
+	if e.Domain != "" {
+		add(s.counts(s.byDomain, e.Domain), e.Type)
+	}
+	if e.MX != "" {
+		add(s.counts(s.byMX, e.MX), e.Type)
+	}
+	if e.Type == EventDelivered && e.Latency > 0 {
+		i := 0
+		if d := float64(e.Latency); d > latBase {
+			i = min(latBuckets-1, int(math.Log(d/latBase)/math.Log(latGrowth))+1)
+		}
+		s.lat[i]++
+		s.latN++
+		s.latMax = max(s.latMax, e.Latency)
+	}
+}
+
+func (s *statsRecorder) counts(m map[string]*Counts, key string) *Counts {
+	c := m[key]
+	if c == nil {
+		if len(m) >= maxStatsKeys {
+			key = "(other)"
+			if c = m[key]; c != nil {
+				return c
+			}
+		}
+		c = new(Counts)
+		m[key] = c
+	}
+	return c
+}
+
+func add(c *Counts, t EventType) {
+	switch t {
+	case EventQueued:
+		c.Queued++
+	case EventAttempt:
+		c.Attempts++
+	case EventDelivered:
+		c.Delivered++
+	case EventDeferred:
+		c.Deferred++
+	case EventBounced:
+		c.Bounced++
+	case EventExpired:
+		c.Expired++
+	}
+}
+
+// percentile returns the upper bound of the bucket holding the p-th
+// fraction of the latencies; s.mu is held.
+func (s *statsRecorder) percentile(p float64) time.Duration {
+	if s.latN == 0 {
+		return 0
+	}
+	want := int64(math.Ceil(p * float64(s.latN)))
+	var seen int64
+	for i, n := range s.lat {
+		seen += n
+		if seen >= want {
+			return min(s.latMax, time.Duration(latBase*math.Pow(latGrowth, float64(i))))
+		}
+	}
+	return s.latMax
+}
+
+// Stats returns a snapshot of the counters since the Client's first event.
+func (c *Client) Stats() Stats {
+	s := &c.stats
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := Stats{
+		Since:         s.since,
+		Total:         s.total,
+		ByDomain:      make(map[string]Counts, len(s.byDomain)),
+		ByMX:          make(map[string]Counts, len(s.byMX)),
+		EventsDropped: c.events.dropped.Load(),
+		Latency: Latency{
+			Count: s.latN, Max: s.latMax,
+			P50: s.percentile(0.50), P90: s.percentile(0.90), P99: s.percentile(0.99),
+		},
+	}
+	for k, v := range s.byDomain {
+		out.ByDomain[k] = *v
+	}
+	for k, v := range s.byMX {
+		out.ByMX[k] = *v
+	}
+	return out
+}
