@@ -39,7 +39,10 @@
 //     reconnect. Notifications are lost while disconnected, so the queue
 //     keeps polling as the fallback. A slot freed under the per-key cap by
 //     another process is found by that polling.
-//   - Times are stored as timestamptz, to the microsecond.
+//   - Times are stored as timestamptz, to the microsecond. Due times and
+//     lease ends are compared with the caller's clock (ClaimRequest.Now),
+//     not the server's: keep the clocks of the processes that share a
+//     queue synchronised (NTP), as lease expiry depends on them.
 //
 // # Faults
 //

@@ -47,6 +47,7 @@ func TestOpenErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "pgstore: ") {
 				t.Fatalf("Open: %v; want an error with %q", err, tt.want)
 			}
+			t.Log(err)
 		})
 	}
 }
@@ -274,6 +275,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), "pgstore: "+op.name) || !strings.Contains(err.Error(), "database") {
 			t.Errorf("%s with the database unreachable: %v, want a pgstore database error", op.name, err)
 		}
+		t.Log(err)
 	}
 
 	p.up()

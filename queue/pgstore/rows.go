@@ -130,10 +130,9 @@ func insertParams(j *queue.Job) ([]any, error) {
 			return nil, fmt.Errorf("pgstore: metadata of %s: %w", j.ID, err)
 		}
 	}
-	msg := j.Message
-	if msg == nil {
-		msg = []byte{}
-	}
+	// A copy: a Put abandoned by its context may still be committed after
+	// the caller has reused the slice.
+	msg := append([]byte{}, j.Message...)
 	return []any{j.ID, j.From, addrs, states, replies, msg, j.Created, int32(j.Attempts),
 		j.NextAttempt, j.LastError, j.Held, j.RoutingKey, meta}, nil
 }

@@ -27,6 +27,7 @@ type SchemaVersionError struct {
 	Supported int    // SchemaVersion
 }
 
+// Error says which schema, which versions, and what to do.
 func (e *SchemaVersionError) Error() string {
 	return fmt.Sprintf("pgstore: schema %q is at version %d, this release supports up to %d: upgrade mxrelay",
 		e.Schema, e.Found, e.Supported)
@@ -126,7 +127,8 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 // counts the key's unexpired leases (every process's), and leases up to the
 // key's remaining budget, until p_max jobs are leased. The lock serialises
 // claimers of one key, in every process, until their transaction ends, so
-// no two count the same free slot. A first pass only tries the locks and
+// no two count the same free slot; a key already at its cap is passed by
+// without taking its lock. A first pass only tries the locks and
 // skips keys another claimer holds, so that concurrent claimers spread over
 // the keys instead of queueing on the same one; if that did not fill the
 // claim, a second pass waits for the skipped keys, each for at most
@@ -137,7 +139,7 @@ const claimKeyedFunc = `
 		p_owner text, p_token text, p_until timestamptz, p_class integer)
 	RETURNS TABLE (old_due timestamptz, job {s}.jobs)
 	LANGUAGE plpgsql VOLATILE
-	SET lock_timeout = '200ms'
+	SET lock_timeout = '100ms'
 	AS $fn$
 	#variable_conflict use_column
 	DECLARE
@@ -161,6 +163,11 @@ const claimKeyedFunc = `
 		FOR pass IN 1..2 LOOP
 			FOREACH k IN ARRAY CASE WHEN pass = 1 THEN keys ELSE skipped END LOOP
 				EXIT WHEN taken >= p_max;
+				-- A look without the lock: a key at its cap is passed by
+				-- without locking it, so that it does not hold up others.
+				SELECT count(*) INTO active FROM {s}.jobs a
+				WHERE a.routing_key = k AND a.lease_token IS NOT NULL AND a.lease_until > p_now;
+				CONTINUE WHEN active >= p_perkey;
 				IF pass = 1 THEN
 					IF NOT pg_try_advisory_xact_lock(p_class, hashtext(k)) THEN
 						skipped := skipped || k;
@@ -173,6 +180,7 @@ const claimKeyedFunc = `
 						CONTINUE;
 					END;
 				END IF;
+				-- The count that decides, under the lock.
 				SELECT count(*) INTO active FROM {s}.jobs a
 				WHERE a.routing_key = k AND a.lease_token IS NOT NULL AND a.lease_until > p_now;
 				budget := least(p_perkey - active, p_max - taken);
