@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -38,6 +39,11 @@ type Client struct {
 	// Resolver finds MX hosts, addresses, TLSA records and MTA-STS
 	// policies. nil → mx.DefaultResolver.
 	Resolver *mx.Resolver
+
+	// Sources are local addresses to send from, each with its own EHLO
+	// name; every message goes from one of them, chosen by weight unless
+	// SendOptions or EnqueueOptions name one. Empty → the system chooses.
+	Sources []Source
 
 	// Signer, if set, DKIM-signs every message before it is sent.
 	Signer *dkim.Signer
@@ -165,6 +171,8 @@ type SendOptions struct {
 	// Metadata is the caller's correlation data, returned in every Event
 	// about the message (and kept with its queued deferrals).
 	Metadata map[string]string
+	// Source sends from this one of Client.Sources; unset → by weight.
+	Source netip.Addr
 }
 
 // Send validates and writes m, signs it when a Signer is set, and makes one
@@ -193,11 +201,12 @@ func (c *Client) SendWith(ctx context.Context, m *mime.Message, opts *SendOption
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
-	var meta map[string]string
+	var o origin
 	if opts != nil {
-		meta = opts.Metadata
+		o.meta = opts.Metadata
+		o.want = opts.Source
 	}
-	return c.send(ctx, from, m.Recipients(), data, meta)
+	return c.send(ctx, from, m.Recipients(), data, o)
 }
 
 // SendRaw sends an already written message (RFC 5322 bytes, read whole
@@ -224,7 +233,7 @@ func (c *Client) SendRaw(ctx context.Context, from string, to []string, msg io.R
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrInvalidMessage)
 	}
-	return c.send(ctx, env.from, env.to, data, nil)
+	return c.send(ctx, env.from, env.to, data, origin{})
 }
 
 type envelope struct {
@@ -262,20 +271,27 @@ func normalizeEnvelope(from string, to []string) (envelope, error) {
 
 // send signs data if a Signer is set, delivers it, and queues the
 // deferred recipients when there is a Store.
-func (c *Client) send(ctx context.Context, from string, to []string, data []byte, meta map[string]string) (*Result, error) {
+func (c *Client) send(ctx context.Context, from string, to []string, data []byte, o origin) (*Result, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.checkSources(); err != nil {
+		return nil, err
+	}
+	if _, err := c.pickSource(o.want); err != nil {
 		return nil, err
 	}
 	data, err := c.sign(data)
 	if err != nil {
 		return nil, err
 	}
-	o := origin{meta: meta, start: time.Now()}
+	meta := o.meta
+	o.start = time.Now()
 	res := c.deliver(ctx, from, to, data, o)
 	var qerr error
 	var next time.Time
 	if c.Store != nil {
-		next, qerr = c.queueDeferred(context.WithoutCancel(ctx), from, data, meta, res)
+		next, qerr = c.queueDeferred(context.WithoutCancel(ctx), from, data, o, res)
 	}
 	for i := range res.Recipients {
 		e := resultEvent(&res.Recipients[i], res.QueueID, meta, o.start)
@@ -295,6 +311,7 @@ type origin struct {
 	id    string            // queue job id, "" for Send
 	meta  map[string]string // the caller's metadata
 	start time.Time         // when the message was sent or queued
+	want  netip.Addr        // the source address asked for, if any
 }
 
 // sign prepends the DKIM signatures when a Signer is set.

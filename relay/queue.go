@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,10 @@ type EnqueueOptions struct {
 	Hold bool
 	// NotBefore delays the first attempt; zero → at once.
 	NotBefore time.Time
+	// Source sends from this one of Client.Sources at every attempt
+	// (kept in the job's Metadata under "mxrelay.source"); unset → by
+	// weight at each attempt.
+	Source netip.Addr
 }
 
 // Enqueue validates and writes m, signs it when a Signer is set, and
@@ -59,6 +64,15 @@ func (c *Client) EnqueueWith(ctx context.Context, m *mime.Message, opts *Enqueue
 		job.Metadata = maps.Clone(opts.Metadata)
 		job.Held = opts.Hold
 		job.NextAttempt = opts.NotBefore
+		if opts.Source.IsValid() {
+			if _, err := c.pickSource(opts.Source); err != nil {
+				return "", err
+			}
+			if job.Metadata == nil {
+				job.Metadata = make(map[string]string)
+			}
+			job.Metadata[sourceKey] = opts.Source.String()
+		}
 	}
 	return c.enqueue(ctx, job)
 }
@@ -116,6 +130,9 @@ func (c *Client) Queue() *queue.Queue {
 func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
 	rcpts := job.Remaining()
 	o := origin{id: job.ID, meta: job.Metadata, start: job.Created}
+	if s, ok := job.Metadata[sourceKey]; ok {
+		o.want, _ = netip.ParseAddr(s)
+	}
 	res := c.deliver(ctx, job.From, rcpts, job.Message, o)
 	var deferred []RecipientResult
 	out := make([]queue.Outcome, len(res.Recipients))
@@ -161,7 +178,7 @@ func (r *RecipientResult) reply() string {
 
 // queueDeferred stores the recipients of res that were deferred as a new
 // job, due at the retry policy's first interval, and notes its id in res.
-func (c *Client) queueDeferred(ctx context.Context, from string, data []byte, meta map[string]string, res *Result) (time.Time, error) {
+func (c *Client) queueDeferred(ctx context.Context, from string, data []byte, o origin, res *Result) (time.Time, error) {
 	var to []string
 	for _, r := range res.Recipients {
 		if r.Status == Deferred {
@@ -172,7 +189,13 @@ func (c *Client) queueDeferred(ctx context.Context, from string, data []byte, me
 		return time.Time{}, nil
 	}
 	job := queue.NewJob(from, to, data)
-	job.Metadata = maps.Clone(meta)
+	job.Metadata = maps.Clone(o.meta)
+	if o.want.IsValid() {
+		if job.Metadata == nil {
+			job.Metadata = make(map[string]string)
+		}
+		job.Metadata[sourceKey] = o.want.String()
+	}
 	now := time.Now()
 	job.Created, job.Attempts = now, 1
 	if at, ok := c.retryPolicy().Retry(job, now); ok {

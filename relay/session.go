@@ -47,6 +47,9 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 
 	var allowed []netip.Addr
 	for _, ip := range addrs {
+		if !sameFamily(a.source.Addr, ip) {
+			continue
+		}
 		a.tried++
 		if !c.AllowPrivateAddrs {
 			if err := checkDestination(ip); err != nil {
@@ -73,7 +76,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 		a.lastErr = err
 		return false
 	}
-	key := poolKey{host: host, policy: pol.name()}
+	key := poolKey{host: host, source: a.source.Addr, policy: pol.name()}
 	// A reused session the server has meanwhile closed fails before any
 	// reply: then the message goes on a new connection, once.
 	for range 2 {
@@ -161,6 +164,9 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 	gctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	dialer := net.Dialer{Timeout: budget}
+	if a.source.Addr.IsValid() {
+		dialer.LocalAddr = &net.TCPAddr{IP: a.source.Addr.AsSlice()}
+	}
 	conn, err := dialer.DialContext(gctx, "tcp", addr)
 	var cl *smtpclient.Client
 	if err == nil {
@@ -174,7 +180,10 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 		}
 		return nil, hostError(host, "connect", err)
 	}
-	name := c.helloName()
+	name := a.source.Hostname
+	if name == "" {
+		name = c.helloName()
+	}
 	if name == "" {
 		if la, ok := conn.LocalAddr().(*net.TCPAddr); ok {
 			name = addressLiteral(la.AddrPort().Addr())

@@ -90,6 +90,7 @@ type Message struct {
 	Host       string   // the MX host name that received it
 	Addr       string   // the address it listened on
 	Helo       string   // the client's EHLO/HELO name
+	RemoteAddr string   // the client's address, "127.0.0.1:40000"
 	From       string   // MAIL FROM
 	To         []string // accepted RCPT TO, in order
 	Data       []byte   // the message as received (after dot-unstuffing)
@@ -305,6 +306,7 @@ func (s *session) Data(r io.Reader) error {
 		Host:       s.h.Name,
 		Addr:       s.h.IP,
 		Helo:       s.c.Hostname(),
+		RemoteAddr: s.c.Conn().RemoteAddr().String(),
 		From:       s.from,
 		To:         append([]string(nil), s.to...),
 		Data:       data,
