@@ -67,9 +67,14 @@ type Client struct {
 	// queue.DefaultRetryPolicy(): 5, 10, 20, 40, 80 minutes, then every 2
 	// hours, for 5 days.
 	Retry queue.RetryPolicy
-	// QueueWorkers caps the queued messages Run delivers at once. 0 → the
-	// queue's default (16).
+	// QueueWorkers caps the queued messages Run delivers at once. 0 →
+	// DefaultQueueWorkers.
 	QueueWorkers int
+	// QueuePerDomain caps the queued messages for one recipient domain
+	// that Run delivers at once, so that a big campaign to one domain
+	// leaves workers for the others. 0 → Limits.MaxConnections (or its
+	// default); negative → no cap.
+	QueuePerDomain int
 
 	// TLSConfig is the base TLS configuration for STARTTLS (root CAs,
 	// minimum version, client certificates). ServerName and the

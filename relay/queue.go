@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -29,6 +30,10 @@ type EnqueueOptions struct {
 	// weight at each attempt.
 	Source netip.Addr
 }
+
+// DefaultQueueWorkers is how many queued messages Run delivers at once
+// when Client.QueueWorkers is zero.
+const DefaultQueueWorkers = 64
 
 // Enqueue validates and writes m, signs it when a Signer is set, and
 // stores it through Store, returning the job id once the Store holds it
@@ -116,7 +121,8 @@ func (c *Client) Queue() *queue.Queue {
 			Store:     c.Store,
 			Deliverer: c,
 			Retry:     c.Retry,
-			Workers:   c.QueueWorkers,
+			Workers:   cmp.Or(c.QueueWorkers, DefaultQueueWorkers),
+			PerKey:    cmp.Or(c.QueuePerDomain, c.Limits.withDefaults().MaxConnections),
 			Logger:    c.Logger,
 			Hooks:     c.queueHooks(),
 		}

@@ -61,6 +61,17 @@ func TestTLSPolicies(t *testing.T) {
 		{"dane-ee mismatch", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			publishTLSA(s, h, true, true)
 		}, want{relay.Deferred, false, false, ""}},
+		{"dane-ta match", relaytest.HostConfig{}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			sum := sha256.Sum256(s.CACertificate().Raw)
+			s.DNS.Set("_25._tcp."+h.Name, mxtest.Domain{TLSA: []mx.TLSA{{Usage: 2, Selector: 0, MatchingType: 1, Data: sum[:]}}, Faults: mxtest.Faults{AD: true}})
+		}, want{relay.Delivered, true, true, "dane"}},
+		{"dane-ta wrong name", relaytest.HostConfig{TLS: relaytest.TLSWrongName}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			sum := sha256.Sum256(s.CACertificate().Raw)
+			s.DNS.Set("_25._tcp."+h.Name, mxtest.Domain{TLSA: []mx.TLSA{{Usage: 2, Selector: 0, MatchingType: 1, Data: sum[:]}}, Faults: mxtest.Faults{AD: true}})
+		}, want{relay.Deferred, false, false, ""}},
+		{"dane only unusable records stays opportunistic", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			s.DNS.Set("_25._tcp."+h.Name, mxtest.Domain{TLSA: []mx.TLSA{{Usage: 1, Selector: 1, MatchingType: 1, Data: make([]byte, 32)}}, Faults: mxtest.Faults{AD: true}})
+		}, want{relay.Delivered, true, false, "opportunistic"}},
 		{"dane no STARTTLS", relaytest.HostConfig{TLS: relaytest.TLSNone}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			s.DNS.Set("_25._tcp.mx.example.com", mxtest.Domain{TLSA: []mx.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: make([]byte, 32)}}, Faults: mxtest.Faults{AD: true}})
 		}, want{relay.Deferred, false, false, ""}},

@@ -78,7 +78,11 @@ func (ca *testCA) issue(name string, selfSigned bool) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+	chain := [][]byte{der}
+	if !selfSigned {
+		chain = append(chain, ca.cert.Raw) // as DANE-TA (RFC 7672 §3.1.2) needs
+	}
+	return tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}, nil
 }
 
 // hostTLS returns the TLS configuration for a host in mode, or nil for none.

@@ -138,6 +138,10 @@ func (s *Server) Resolver() *mx.Resolver {
 // certificates.
 func (s *Server) RootCAs() *x509.CertPool { return s.ca.pool }
 
+// CACertificate returns the test CA's certificate, which TLSValid hosts
+// send after their own (for DANE-TA records in tests).
+func (s *Server) CACertificate() *x509.Certificate { return s.ca.cert }
+
 // Client returns a relay.Client set up for the harness (see Configure).
 // Change its fields as a test needs.
 func (s *Server) Client() *relay.Client {
