@@ -121,7 +121,7 @@ func (p *pool) drop(d *destination) {
 // put returns a session after a transaction: kept for the next message if
 // it is healthy, under its message cap and reuse is on; closed otherwise.
 func (p *pool) put(d *destination, s *session, idle time.Duration) {
-	if idle <= 0 || s.cl.Err() != nil || s.uses >= d.limits.MaxMessagesPerConnection || p.isClosed() {
+	if idle <= 0 || s.cl.Err() != nil || s.uses >= d.limits.MaxMessagesPerConnection {
 		s.quit()
 		p.drop(d)
 		return
@@ -144,8 +144,6 @@ func (p *pool) put(d *destination, s *session, idle time.Duration) {
 	d.notify()
 	p.mu.Unlock()
 }
-
-func (p *pool) isClosed() bool { return false }
 
 // closeIdle closes every idle session.
 func (p *pool) closeIdle() {
