@@ -11,6 +11,11 @@ import (
 // next message when Client.IdleTimeout is zero.
 const DefaultIdleTimeout = 5 * time.Second
 
+// checkAfter is how long a session may sit idle before it is checked with
+// NOOP on reuse; servers drop quiet connections, and a dead one found by
+// NOOP costs less than a failed transaction.
+const checkAfter = 15 * time.Second
+
 // poolKey says which sessions can carry each other's messages: same MX
 // host, same source address (and so the same EHLO name), same TLS policy
 // satisfied.
@@ -78,7 +83,14 @@ func (p *pool) take(ctx context.Context, d *destination, key poolKey) (*session,
 			d.idle = append(d.idle[:i], d.idle[i+1:]...)
 			p.mu.Unlock()
 			if s.timer.Stop() {
-				return s, nil
+				if time.Since(s.idleSince) < checkAfter || s.healthy(ctx) {
+					return s, nil
+				}
+				s.cl.Close()
+				p.drop(d)
+				p.mu.Lock()
+				i = len(d.idle)
+				continue
 			}
 			// Its idle timer fired and is closing it: look again.
 			p.mu.Lock()
@@ -127,6 +139,7 @@ func (p *pool) put(d *destination, s *session, idle time.Duration) {
 		return
 	}
 	p.mu.Lock()
+	s.idleSince = time.Now()
 	s.timer = time.AfterFunc(idle, func() {
 		p.mu.Lock()
 		for i, t := range d.idle {

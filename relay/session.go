@@ -141,6 +141,15 @@ type session struct {
 	key   poolKey
 	uses  int         // messages sent over it
 	timer *time.Timer // closes it when idle too long (while in the pool)
+	// idleSince is when it went back to the pool.
+	idleSince time.Time
+}
+
+// healthy checks an idle session with NOOP before it is reused.
+func (s *session) healthy(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return s.cl.Noop(ctx) == nil
 }
 
 // quit ends the session politely, within a short time.
