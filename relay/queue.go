@@ -111,7 +111,10 @@ func (c *Client) Run(ctx context.Context) error {
 
 // Queue returns the queue over Store through which Enqueue stores and Run
 // delivers, for review before sending and statistics: Hold, Release,
-// Cancel, List, Stats. It is nil when Store is nil.
+// Cancel, List, Stats. It is nil when Store is nil. Its tuning fields
+// (PollInterval, Grace, Lease, Now) may be set before the first Enqueue or
+// Run; its Store, Deliverer, Retry, Workers, PerKey and Hooks come from the
+// Client.
 func (c *Client) Queue() *queue.Queue {
 	if c.Store == nil {
 		return nil
