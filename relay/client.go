@@ -228,7 +228,7 @@ func (c *Client) SendRaw(ctx context.Context, from string, to []string, msg io.R
 		return nil, err
 	}
 	limit := c.maxMessageSize()
-	data, err := io.ReadAll(io.LimitReader(msg, limit+1))
+	data, err := readAll(msg, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("relay: reading message: %w", err)
 	}
@@ -239,6 +239,18 @@ func (c *Client) SendRaw(ctx context.Context, from string, to []string, msg io.R
 		return nil, fmt.Errorf("%w: empty message", ErrInvalidMessage)
 	}
 	return c.send(ctx, env.from, env.to, data, origin{})
+}
+
+// readAll reads at most limit bytes of r, in one allocation when r knows
+// its length (bytes.Reader, strings.Reader, bytes.Buffer).
+func readAll(r io.Reader, limit int64) ([]byte, error) {
+	if l, ok := r.(interface{ Len() int }); ok {
+		buf := make([]byte, 0, min(int64(l.Len()), limit)+bytes.MinRead)
+		w := bytes.NewBuffer(buf)
+		_, err := w.ReadFrom(io.LimitReader(r, limit))
+		return w.Bytes(), err
+	}
+	return io.ReadAll(io.LimitReader(r, limit))
 }
 
 type envelope struct {

@@ -141,10 +141,38 @@ func (d *DataWriter) Close() error {
 // scanBody reports the size of body once normalised for BDAT (CRLF line
 // ends, a final CRLF, no dot-stuffing) and whether it has 8-bit bytes.
 func scanBody(body []byte) (size int64, eightBit bool) {
+	if wellFormed(body) {
+		// Nothing to change: what package mime writes takes this path.
+		return int64(len(body)), has8bit(body)
+	}
 	d := DataWriter{w: io.Discard, lineStart: true}
 	d.Write(body) //nolint:errcheck // io.Discard does not fail
 	d.Close()     //nolint:errcheck
 	return d.Written(), has8bit(body)
+}
+
+// wellFormed reports whether body already has only CRLF line ends and ends
+// with one, so that normalising it changes nothing. It runs at memchr
+// speed: every LF must follow a CR, and there must be as many CRs as LFs.
+func wellFormed(body []byte) bool {
+	n := len(body)
+	if n < 2 || body[n-2] != '\r' || body[n-1] != '\n' {
+		return false
+	}
+	lfs := 0
+	for i := 0; ; {
+		j := bytes.IndexByte(body[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i == 0 || body[i-1] != '\r' {
+			return false
+		}
+		i++
+		lfs++
+	}
+	return bytes.Count(body, []byte{'\r'}) == lfs
 }
 
 // has8bit reports whether b has a byte >= 0x80.

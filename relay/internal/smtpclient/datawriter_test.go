@@ -2,6 +2,7 @@ package smtpclient
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -140,4 +141,20 @@ func FuzzDataWriter(f *testing.F) {
 			t.Fatalf("8-bit %v for %q", eight, in)
 		}
 	})
+}
+
+// The fast path of scanBody must agree with normalising for real.
+func TestScanBodyMatchesDataWriter(t *testing.T) {
+	for _, body := range []string{
+		"a\r\nb\r\n", "a\r\n", "\r\n", "a\r\nb", "a\nb\r\n", "a\rb\r\n", "a\r\r\n", "\r\n\r\n.\r\n",
+		"", "x", "\n", "\r", "a\r\n\n", "caf\xc3\xa9\r\n",
+	} {
+		size, eight := scanBody([]byte(body))
+		d := DataWriter{w: io.Discard, lineStart: true}
+		d.Write([]byte(body))
+		d.Close()
+		if size != d.Written() || eight != has8bit([]byte(body)) {
+			t.Errorf("scanBody(%q) = %d, %v; normalised size %d", body, size, eight, d.Written())
+		}
+	}
 }
