@@ -87,6 +87,14 @@ func scanText(s string) textStats {
 	st := textStats{enc: cte7bit}
 	lineStart := 0
 	for i := 0; i < len(s); i++ {
+		// Step over plain text and spaces in a tight loop; spaces only
+		// matter before a line break, where they are looked at again.
+		for i < len(s) && textClass[s[i]] <= clSpace {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		switch textClass[s[i]] {
 		case clPlain, clSpace:
 		case clBreak:
