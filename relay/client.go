@@ -295,10 +295,11 @@ func (c *Client) send(ctx context.Context, from string, to []string, data []byte
 	if err := c.checkSources(); err != nil {
 		return nil, err
 	}
-	if _, err := c.pickSource(o.want); err != nil {
+	var err error
+	if o.src, err = c.pickSource(o.want); err != nil {
 		return nil, err
 	}
-	data, err := c.sign(data)
+	data, err = c.sign(data)
 	if err != nil {
 		return nil, err
 	}
@@ -329,6 +330,7 @@ type origin struct {
 	meta  map[string]string // the caller's metadata
 	start time.Time         // when the message was sent or queued
 	want  netip.Addr        // the source address asked for, if any
+	src   Source            // the source chosen for this attempt
 }
 
 // sign prepends the DKIM signatures when a Signer is set.

@@ -16,11 +16,7 @@ import (
 // returns the results in the order of to.
 func (c *Client) deliver(ctx context.Context, from string, to []string, data []byte, o origin) *Result {
 	res := &Result{Recipients: make([]RecipientResult, len(to))}
-	src, err := c.pickSource(o.want)
-	if err == nil {
-		err = c.checkHostname()
-	}
-	if err != nil {
+	if err := c.checkHostname(); err != nil {
 		for i, r := range to {
 			res.Recipients[i] = RecipientResult{Recipient: r, Status: Bounced, Message: err.Error()}
 		}
@@ -53,7 +49,7 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out := c.deliverDomain(ctx, d, from, rcpts, data, o, src)
+			out := c.deliverDomain(ctx, d, from, rcpts, data, o)
 			for j, i := range idx {
 				res.Recipients[i] = out[j]
 			}
@@ -81,12 +77,12 @@ type attempt struct {
 }
 
 // deliverDomain makes one attempt for the recipients of one domain.
-func (c *Client) deliverDomain(ctx context.Context, domain, from string, rcpts []string, data []byte, o origin, src Source) []RecipientResult {
+func (c *Client) deliverDomain(ctx context.Context, domain, from string, rcpts []string, data []byte, o origin) []RecipientResult {
 	c.emit(Event{Type: EventAttempt, Time: time.Now(), MessageID: o.id, Domain: domain, Metadata: o.meta})
 	a := &attempt{
 		c: c, domain: domain, from: from, rcpts: rcpts, data: data,
 		results: make([]RecipientResult, len(rcpts)),
-		source:  src,
+		source:  o.src,
 		log:     c.logger().With("domain", domain),
 	}
 	for i, r := range rcpts {

@@ -142,6 +142,12 @@ func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
 	if s, ok := job.Metadata[sourceKey]; ok {
 		o.want, _ = netip.ParseAddr(s)
 	}
+	var err error
+	if o.src, err = c.pickSource(o.want); err != nil {
+		// Sources changed since the message was queued: retry, in case
+		// the address comes back, until the message expires.
+		return queue.Outcomes(job, queue.Deferred, err.Error())
+	}
 	res := c.deliver(ctx, job.From, rcpts, job.Message, o)
 	var deferred []RecipientResult
 	out := make([]queue.Outcome, len(res.Recipients))
