@@ -26,11 +26,22 @@ type addrSpec struct {
 
 func (a addrSpec) String() string { return a.local + "@" + a.domain }
 
-// NormalizeAddress validates one RFC 5322 addr-spec ("local@domain", no
-// display name, no angle brackets) and returns it with the domain converted
-// to an IDNA A-label in lower case (golang.org/x/net/idna Lookup profile).
-// The local part is kept as written; it may be UTF-8 (RFC 6532), in which
-// case sending needs SMTPUTF8. Errors match ErrInvalidAddress.
+// NormalizeAddress validates one addr-spec ("local@domain", no display
+// name, no angle brackets) and returns it in the form that is written to
+// headers and sent in SMTP commands: the domain converted to an IDNA
+// A-label in lower case (golang.org/x/net/idna Lookup profile), the local
+// part as a dot-atom when it is one and otherwise as an RFC 5321 §4.1.2
+// quoted-string.
+//
+// A local part that is not a dot-atom must be given quoted
+// (`"john smith"@example.com`); unquoted, "john smith@example.com" is an
+// error, as a typing slip in a form usually is. (net/mail.ParseAddress
+// returns such local parts unquoted in Address; quote them again, as
+// mail.Address.String does.) A quoted local part may hold printable ASCII
+// and UTF-8 (RFC 6532; sending then needs SMTPUTF8), never tabs or control
+// characters, which SMTP cannot carry; it is re-quoted minimally, and a
+// needlessly quoted `"john"@example.com` becomes john@example.com.
+// Errors match ErrInvalidAddress.
 func NormalizeAddress(addr string) (string, error) {
 	a, reason := parseAddrSpec(addr)
 	if reason != "" {
@@ -53,7 +64,11 @@ func parseAddrSpec(s string) (addrSpec, string) {
 		if end < 0 || end+1 >= len(s) || s[end+1] != '@' {
 			return addrSpec{}, "malformed quoted local part"
 		}
-		local, domain = s[:end+1], s[end+2:]
+		domain = s[end+2:]
+		var reason string
+		if local, reason = quoteLocal(unquote(s[1:end])); reason != "" {
+			return addrSpec{}, reason
+		}
 	} else {
 		at := strings.LastIndexByte(s, '@')
 		if at < 0 {
@@ -61,7 +76,7 @@ func parseAddrSpec(s string) (addrSpec, string) {
 		}
 		local, domain = s[:at], s[at+1:]
 		if !isDotAtom(local) {
-			return addrSpec{}, "local part is not a dot-atom"
+			return addrSpec{}, "local part is not a dot-atom (quote it: \"john smith\"@example.com)"
 		}
 	}
 	if len(local) > maxLocalPart {
@@ -72,6 +87,58 @@ func parseAddrSpec(s string) (addrSpec, string) {
 		return addrSpec{}, reason
 	}
 	return addrSpec{local: local, domain: d, utf8: !isASCII(local)}, ""
+}
+
+// quoteLocal returns the local part whose content is text: as it is when it
+// is a dot-atom, else as an RFC 5321 §4.1.2 quoted-string (qtextSMTP and
+// quoted-pairSMTP, with RFC 6531 UTF-8), or a reason when SMTP cannot carry
+// it.
+func quoteLocal(text string) (string, string) {
+	if text == "" {
+		return "", "empty local part"
+	}
+	if isDotAtom(text) {
+		return text, ""
+	}
+	b := make([]byte, 0, len(text)+4)
+	b = append(b, '"')
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(text[i:])
+			if !goodUTF8Rune(r) {
+				return "", "local part has a control or invalid character"
+			}
+			b = append(b, text[i:i+n]...)
+			i += n
+			continue
+		}
+		if c < ' ' || c == 0x7f {
+			return "", "local part has a control character or tab"
+		}
+		if c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, c)
+		i++
+	}
+	return string(append(b, '"')), ""
+}
+
+// unquote returns the content of a quoted-string body whose syntax
+// quotedEnd has checked: quoted-pairs become the character they quote.
+func unquote(q string) string {
+	if strings.IndexByte(q, '\\') < 0 {
+		return q
+	}
+	b := make([]byte, 0, len(q))
+	for i := 0; i < len(q); i++ {
+		if q[i] == '\\' && i+1 < len(q) {
+			i++
+		}
+		b = append(b, q[i])
+	}
+	return string(b)
 }
 
 // quotedEnd returns the index of the quote closing the quoted-string that

@@ -226,6 +226,15 @@ func TestNormalizeAddress(t *testing.T) {
 		{"zoe@XN--BCHER-KVA.example", "zoe@xn--bcher-kva.example"},
 		{"δοκιμή@παράδειγμα.δοκιμή", "δοκιμή@xn--hxajbheg2az3al.xn--jxalpdlp"},
 		{`"a b"@example.com`, `"a b"@example.com`},
+		// Quoted local parts are re-quoted minimally (RFC 5321 §4.1.2).
+		{`"john"@example.com`, "john@example.com"},
+		{`"john.smith"@example.com`, "john.smith@example.com"},
+		{`"a\ b"@example.com`, `"a b"@example.com`},
+		{`"a\"b"@example.com`, `"a\"b"@example.com`},
+		{`"a\\b"@example.com`, `"a\\b"@example.com`},
+		{`"a@b"@example.com`, `"a@b"@example.com`},
+		{`"..."@example.com`, `"..."@example.com`},
+		{`"jörg smith"@example.de`, `"jörg smith"@example.de`},
 		{"a@[192.0.2.1]", "a@[192.0.2.1]"},
 		{"a@b", "a@b"},
 	}
@@ -236,7 +245,9 @@ func TestNormalizeAddress(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "a", "@b", "a@", "a@b.", ".a@b", "a.@b", "a b@c", "<a@b>", "a@b@c",
-		"a@[300.1.1.1]", "a@[IPv6:zz]", `"unterminated@b`, "a\r\n@b", "Name <a@b>"} {
+		"a@[300.1.1.1]", "a@[IPv6:zz]", `"unterminated@b`, "a\r\n@b", "Name <a@b>",
+		// Quoted, but nothing SMTP can carry: empty, tab, controls.
+		`""@example.com`, "\"a\tb\"@example.com", "\"a\\\tb\"@example.com", "\"a\x7fb\"@example.com", `"a"b@example.com`} {
 		if got, err := mime.NormalizeAddress(bad); !errors.Is(err, mime.ErrInvalidAddress) {
 			t.Errorf("NormalizeAddress(%q) = %q, %v; want ErrInvalidAddress", bad, got, err)
 		}

@@ -25,6 +25,8 @@ const (
 	DefaultMaxParallelDomains = 8
 	DefaultConnectTimeout     = 30 * time.Second
 	DefaultMaxMessageSize     = 64 << 20
+	DefaultMaxMXAddresses     = 5
+	DefaultMaxMXSessions      = 2
 )
 
 // Client sends mail directly to the recipients' MX servers. The zero value
@@ -115,6 +117,24 @@ type Client struct {
 	// for the next one to the same MX host. 0 → DefaultIdleTimeout;
 	// negative → every connection is closed after its message.
 	IdleTimeout time.Duration
+
+	// MaxMXAddresses caps the MX addresses one delivery attempt for a
+	// domain considers, across all its MX hosts in preference order:
+	// addresses dialled, refused by the destination policy, and MX hosts
+	// whose address lookup failed each count one. A domain is chosen by
+	// whoever types an address and can list hundreds of hosts with dozens
+	// of addresses each; the cap bounds the dials and DNS lookups one
+	// message can cause. 0 → DefaultMaxMXAddresses (5, as Postfix's
+	// smtp_mx_address_limit); negative → no cap.
+	MaxMXAddresses int
+	// MaxMXSessions caps the sessions one delivery attempt for a domain
+	// opens that the server greets with 220, whatever fails after (EHLO,
+	// STARTTLS, TLS policy): when they are used up the remaining hosts are
+	// left for the next attempt. Postfix's smtp_mx_session_limit (2) counts
+	// only sessions that also complete EHLO and STARTTLS; counting every
+	// greeted session is stricter. 0 → DefaultMaxMXSessions (2); negative
+	// → no cap. A session reused from the pool does not count.
+	MaxMXSessions int
 
 	// MaxParallelDomains bounds how many recipient domains of one message
 	// are delivered at once. 0 → DefaultMaxParallelDomains.
@@ -351,6 +371,18 @@ func (c *Client) idleTimeout() time.Duration {
 		return DefaultIdleTimeout
 	}
 	return c.IdleTimeout
+}
+
+// capOr returns v, or def when v is 0, or no cap (the largest int) when v
+// is negative.
+func capOr(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return int(^uint(0) >> 1)
+	}
+	return v
 }
 
 func (c *Client) maxMessageSize() int64 {

@@ -74,6 +74,9 @@ type attempt struct {
 	lastErr   error // why the last host failed, for the deferral message
 	forbidden int   // addresses refused by the destination policy
 	tried     int   // addresses dialled or refused
+
+	addrsLeft    int // of Client.MaxMXAddresses
+	sessionsLeft int // of Client.MaxMXSessions
 }
 
 // deliverDomain makes one attempt for the recipients of one domain.
@@ -84,6 +87,9 @@ func (c *Client) deliverDomain(ctx context.Context, domain, from string, rcpts [
 		results: make([]RecipientResult, len(rcpts)),
 		source:  o.src,
 		log:     c.logger().With("domain", domain),
+
+		addrsLeft:    capOr(c.MaxMXAddresses, DefaultMaxMXAddresses),
+		sessionsLeft: capOr(c.MaxMXSessions, DefaultMaxMXSessions),
 	}
 	for i, r := range rcpts {
 		a.results[i] = RecipientResult{Recipient: r, Status: Deferred}
@@ -148,6 +154,10 @@ func (a *attempt) run(ctx context.Context) {
 	for _, h := range hosts {
 		if err := ctx.Err(); err != nil {
 			a.lastErr = err
+			break
+		}
+		if a.addrsLeft <= 0 || a.sessionsLeft <= 0 {
+			a.log.Info("MX address or session limit reached", "hosts", len(hosts))
 			break
 		}
 		if a.tryHost(ctx, h.Host) {

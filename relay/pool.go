@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -30,8 +31,27 @@ type poolKey struct {
 // the idle timeout by a timer of their own, so nothing runs while the pool
 // is quiet.
 type pool struct {
-	mu    sync.Mutex
-	dests map[string]*destination // by MX host
+	mu        sync.Mutex
+	dests     map[string]*destination // by MX host
+	lastSweep time.Time
+	clock     func() time.Time // nil → time.Now; tests set it
+}
+
+// Destination state (open connections, shaping) is kept while it is in
+// use and for destIdleTTL after, so that a host's back-off survives
+// between messages; then it is dropped, so that memory follows the hosts
+// in use rather than every host ever mailed. The pool looks for such
+// state at most every sweepEvery, when a destination is looked up.
+const (
+	destIdleTTL = 10 * time.Minute
+	sweepEvery  = time.Minute
+)
+
+func (p *pool) now() time.Time {
+	if p.clock != nil {
+		return p.clock()
+	}
+	return time.Now()
 }
 
 // destination is the state of one MX host: its open connections, its idle
@@ -44,14 +64,24 @@ type destination struct {
 	idle    []*session
 	changed chan struct{} // closed and replaced when open or idle changes
 
+	refs     int       // attempts holding it (dest without release); p.mu
+	lastUsed time.Time // when the last of them let go; p.mu
+
 	shaper
 }
 
+// dest returns the state of an MX host, created on first use. The caller
+// hands it back with release when its attempt is over.
 func (p *pool) dest(host string, limits DestinationLimits) *destination {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dests == nil {
 		p.dests = make(map[string]*destination)
+	}
+	now := p.now()
+	if now.Sub(p.lastSweep) >= sweepEvery {
+		p.lastSweep = now
+		p.sweep(now)
 	}
 	d := p.dests[host]
 	if d == nil {
@@ -59,7 +89,31 @@ func (p *pool) dest(host string, limits DestinationLimits) *destination {
 		d.shaper.init(limits)
 		p.dests[host] = d
 	}
+	d.refs++
 	return d
+}
+
+// release says an attempt is done with d.
+func (p *pool) release(d *destination) {
+	p.mu.Lock()
+	d.refs--
+	d.lastUsed = p.now()
+	p.mu.Unlock()
+}
+
+// sweep drops the state of destinations nobody has used for destIdleTTL:
+// no attempt holds them, no connection is open and no back-off is
+// pending; p.mu is held.
+func (p *pool) sweep(now time.Time) {
+	for host, d := range p.dests {
+		if d.refs > 0 || d.open > 0 || len(d.idle) > 0 || now.Sub(d.lastUsed) < destIdleTTL {
+			continue
+		}
+		if _, cooling := d.coolingUntil(now); cooling {
+			continue
+		}
+		delete(p.dests, host)
+	}
 }
 
 // notify wakes the goroutines waiting for d; p.mu is held.
@@ -80,7 +134,9 @@ func (p *pool) take(ctx context.Context, d *destination, key poolKey) (*session,
 			if s.key != key {
 				continue
 			}
-			d.idle = append(d.idle[:i], d.idle[i+1:]...)
+			// slices.Delete clears the freed tail slot: a closed
+			// session must not stay reachable from the backing array.
+			d.idle = slices.Delete(d.idle, i, i+1)
 			p.mu.Unlock()
 			if s.timer.Stop() {
 				if time.Since(s.idleSince) < checkAfter || s.healthy(ctx) {
@@ -104,7 +160,7 @@ func (p *pool) take(ctx context.Context, d *destination, key poolKey) (*session,
 		// At the limit: close an idle session that is of no use to us.
 		if len(d.idle) > 0 {
 			s := d.idle[0]
-			d.idle = d.idle[1:]
+			d.idle = slices.Delete(d.idle, 0, 1)
 			if s.timer.Stop() {
 				p.mu.Unlock()
 				s.quit()
@@ -144,7 +200,7 @@ func (p *pool) put(d *destination, s *session, idle time.Duration) {
 		p.mu.Lock()
 		for i, t := range d.idle {
 			if t == s {
-				d.idle = append(d.idle[:i], d.idle[i+1:]...)
+				d.idle = slices.Delete(d.idle, i, i+1)
 				break
 			}
 		}
@@ -172,6 +228,7 @@ func (p *pool) closeIdle() {
 				kept = append(kept, s)
 			}
 		}
+		clear(d.idle[len(kept):])
 		d.idle = kept
 		d.notify()
 	}

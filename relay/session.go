@@ -24,6 +24,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 
 	addrs, err := r.LookupIP(ctx, host)
 	if err != nil {
+		a.addrsLeft--
 		log.Info("address lookup failed", "err", err)
 		a.lastErr = fmt.Errorf("%s: address lookup: %w", host, err)
 		return false
@@ -50,6 +51,10 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 		if !sameFamily(a.source.Addr, ip) {
 			continue
 		}
+		if a.addrsLeft <= 0 {
+			break
+		}
+		a.addrsLeft--
 		a.tried++
 		if !c.AllowPrivateAddrs {
 			if err := checkDestination(ip); err != nil {
@@ -67,6 +72,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 	}
 
 	d := c.pool.dest(host, c.limitsFor(host))
+	defer c.pool.release(d)
 	if until, cooling := d.coolingUntil(time.Now()); cooling {
 		a.lastErr = &Error{Host: host, Enhanced: "4.4.5",
 			Message: "the host pushed back; not connecting again before " + until.UTC().Format(time.RFC3339)}
@@ -114,7 +120,7 @@ func (a *attempt) dial(ctx context.Context, d *destination, addrs []netip.Addr, 
 	for i, ip := range addrs {
 		// Split what is left of the budget across the addresses left.
 		per := time.Until(deadline) / time.Duration(len(addrs)-i)
-		if per <= 0 {
+		if per <= 0 || a.sessionsLeft <= 0 {
 			break
 		}
 		s, err := a.connect(ctx, d, ip, per, pol, false)
@@ -182,6 +188,9 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 		cl, err = smtpclient.NewClient(gctx, conn, opts)
 	}
 	c.Trace.connected(host, ip, err)
+	if err == nil {
+		a.sessionsLeft--
+	}
 	if err != nil {
 		log.Info("connect failed", "err", err)
 		if pushBack(err) {
