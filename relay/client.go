@@ -239,6 +239,14 @@ func (c *Client) SendWith(ctx context.Context, m *mime.Message, opts *SendOption
 // from may be empty: the null reverse-path of a bounce. Addresses are
 // validated and their domains converted to A-labels; duplicates are sent
 // once. Results and errors are as for Send.
+//
+// Lines may end in CRLF or a bare LF; bare LFs become CRLF before signing.
+// A message with a CR not followed by LF, a NUL byte or a line over 998
+// octets is refused with a *MessageError (wrapping ErrInvalidMessage)
+// before anything is sent: such bytes are never repaired, because a
+// receiver may read a lone CR in a header as the start of a new field.
+// An 8-bit body goes only to servers that announce 8BITMIME; to others
+// the recipient bounces with 5.6.3.
 func (c *Client) SendRaw(ctx context.Context, from string, to []string, msg io.Reader) (*Result, error) {
 	if msg == nil {
 		return nil, fmt.Errorf("%w: nil message reader", ErrInvalidMessage)
@@ -258,13 +266,17 @@ func (c *Client) SendRaw(ctx context.Context, from string, to []string, msg io.R
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrInvalidMessage)
 	}
+	if data, err = checkRaw(data); err != nil {
+		return nil, err
+	}
 	return c.send(ctx, env.from, env.to, data, origin{})
 }
 
 // readAll reads at most limit bytes of r, in one allocation when r knows
-// its length (bytes.Reader, strings.Reader, bytes.Buffer).
+// its length (bytes.Reader, strings.Reader, bytes.Buffer). A length below
+// zero, from a broken Len method, is ignored.
 func readAll(r io.Reader, limit int64) ([]byte, error) {
-	if l, ok := r.(interface{ Len() int }); ok {
+	if l, ok := r.(interface{ Len() int }); ok && l.Len() >= 0 {
 		buf := make([]byte, 0, min(int64(l.Len()), limit)+bytes.MinRead)
 		w := bytes.NewBuffer(buf)
 		_, err := w.ReadFrom(io.LimitReader(r, limit))

@@ -35,6 +35,17 @@ func TestSmugglingBodies(t *testing.T) {
 				s.AddDomain("example.com", "mx.example.com")
 				msg := "From: a@example.org\r\nTo: b@example.com\r\nSubject: x\r\n\r\n" + body
 				res, err := s.Client().SendRaw(ctx(t), "a@example.org", []string{"b@example.com"}, strings.NewReader(msg))
+				if strings.Contains(strings.ReplaceAll(body, "\r\n", ""), "\r") {
+					// A lone CR is refused before anything is sent.
+					var me *relay.MessageError
+					if !errors.As(err, &me) || me.Reason != "lone CR" {
+						t.Fatalf("SendRaw = %v, want a lone CR *MessageError", err)
+					}
+					if n := len(s.WaitMessages(1, 100*time.Millisecond)); n != 0 {
+						t.Fatalf("%d messages arrived, want none", n)
+					}
+					return
+				}
 				if err != nil {
 					t.Fatalf("SendRaw: %v (%+v)", err, res)
 				}
