@@ -1,6 +1,9 @@
 package mx
 
-import "time"
+import (
+	"net"
+	"time"
+)
 
 // SetNow replaces the clock of r; call it before the first lookup.
 func SetNow(r *Resolver, now func() time.Time) { r.now = now }
@@ -17,8 +20,16 @@ var Orderings = orderings
 // ParseSTSRecord exposes parseSTSRecord to tests.
 var ParseSTSRecord = parseSTSRecord
 
-// IsPublic exposes isPublic to tests.
-var IsPublic = isPublic
-
 // Waiting returns how many callers wait for lookups in flight.
 func Waiting(r *Resolver) int { return r.flight.waiting() }
+
+// SetPolicyHostResolver makes the default MTA-STS dialer of r resolve policy
+// hosts with nr; call it before the first lookup.
+func SetPolicyHostResolver(r *Resolver, nr *net.Resolver) { r.sts.netResolver = nr }
+
+// SetPolicyMemory sets the memory budget of r's cached MTA-STS policies;
+// call it before the first lookup.
+func SetPolicyMemory(r *Resolver, bytes int) { r.sts.maxBytes = bytes }
+
+// PolicyCost exposes policyCost to tests.
+var PolicyCost = policyCost

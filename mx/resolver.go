@@ -56,9 +56,12 @@ type Resolver struct {
 	// fails. 0 → DefaultAttempts (2).
 	Attempts int
 
-	// CacheSize bounds the number of cached lookups. 0 → DefaultCacheSize;
-	// negative → no caching (concurrent identical lookups still collapse
-	// into one query).
+	// CacheSize bounds the number of cached DNS lookups and of remembered
+	// MTA-STS fetch failures. 0 → DefaultCacheSize; negative → neither is
+	// cached (concurrent identical lookups still collapse into one query).
+	// Valid MTA-STS policies are never subject to it: RFC 8461 §5.1 wants
+	// an unexpired policy kept until it expires or is replaced, so they
+	// have their own memory budget and are kept whatever CacheSize says.
 	CacheSize int
 
 	// MaxTTL caps how long a positive answer is cached, whatever its TTL.
@@ -81,9 +84,12 @@ type Resolver struct {
 	HTTPClient *http.Client
 
 	// DialContext dials for the default MTA-STS HTTP client (ignored when
-	// HTTPClient is set). nil → a net.Dialer that refuses loopback, private,
-	// link-local, unspecified and multicast addresses, since the policy host
-	// is named by whoever controls the recipient domain.
+	// HTTPClient is set). nil → a net.Dialer that refuses every address the
+	// IANA special-purpose registries mark as not globally reachable
+	// (loopback, private, link-local, NAT64 and 6to4 forms embedding them,
+	// documentation and reserved ranges...), since the policy host is named
+	// by whoever controls the recipient domain. A DialContext or HTTPClient
+	// of the caller's replaces that guard.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Logger receives debug records about failed queries and policy

@@ -105,8 +105,17 @@ func ParsePolicy(body []byte) (*Policy, error) {
 				return nil, fmt.Errorf("%w: line %d: version %q", ErrBadPolicy, lineNo, value)
 			}
 		case "mode":
-			m := STSMode(value)
-			if m != STSEnforce && m != STSTesting && m != STSNone {
+			// The constants, not value: a substring would keep the whole
+			// body alive for as long as the policy is cached.
+			var m STSMode
+			switch value {
+			case string(STSEnforce):
+				m = STSEnforce
+			case string(STSTesting):
+				m = STSTesting
+			case string(STSNone):
+				m = STSNone
+			default:
 				return nil, fmt.Errorf("%w: line %d: mode %q", ErrBadPolicy, lineNo, value)
 			}
 			if first {
@@ -125,7 +134,8 @@ func ParsePolicy(body []byte) (*Policy, error) {
 			if !validMXPattern(pat) {
 				return nil, fmt.Errorf("%w: line %d: mx %q", ErrBadPolicy, lineNo, value)
 			}
-			p.MX = append(p.MX, pat)
+			// A copy, for the reason given for the mode.
+			p.MX = append(p.MX, strings.Clone(pat))
 		}
 	}
 	for _, k := range []string{"version", "mode", "max_age"} {

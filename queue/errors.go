@@ -27,6 +27,10 @@ var (
 	ErrInvalid = errors.New("queue: invalid job")
 	// ErrExists: Put was given an id that is already stored.
 	ErrExists = errors.New("queue: job id already exists")
+	// ErrRunning: Run was called while another Run of the same Queue is
+	// still going. One Run uses all of Workers; run more workers by
+	// raising Workers, or more processes over a shared store.
+	ErrRunning = errors.New("queue: already running")
 	// ErrCorrupt: a stored record cannot be decoded. Errors that match it
 	// are *CorruptError values that name the job.
 	ErrCorrupt = errors.New("queue: corrupt record")

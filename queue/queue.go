@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,12 +49,13 @@ type Queue struct {
 	// Now is the clock; nil → time.Now. Tests inject one.
 	Now func() time.Time
 
-	once   sync.Once
-	wake   chan struct{}
-	mu     sync.Mutex
-	owner  string
-	policy RetryPolicy
-	due    timeHeap // retry times this queue scheduled, bounded
+	once    sync.Once
+	running atomic.Bool // a Run is going
+	wake    chan struct{}
+	mu      sync.Mutex
+	owner   string
+	policy  RetryPolicy
+	due     timeHeap // retry times this queue scheduled, bounded
 }
 
 const maxKnownDue = 10000

@@ -14,7 +14,8 @@ import (
 // rest and gives their jobs back to the store (an interrupted attempt is not
 // counted). It returns ctx's error after that drain; ErrClosed (after the
 // same drain) if the store was closed under it; or an error at once if the
-// queue has no Store or Deliverer. Other store errors are reported through
+// queue has no Store or Deliverer, or ErrRunning if another Run of q has
+// not returned yet (two would double the Workers cap). Other store errors are reported through
 // Hooks.Error and Logger and retried.
 //
 // In flight at any moment: at most Workers jobs, and at most PerKey per
@@ -24,6 +25,10 @@ func (q *Queue) Run(ctx context.Context) error {
 	if q.Store == nil || q.Deliverer == nil {
 		return errors.New("queue: Run needs a Store and a Deliverer")
 	}
+	if !q.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer q.running.Store(false)
 	var external <-chan struct{}
 	if w, ok := q.Store.(Waker); ok {
 		external = w.Wake()

@@ -315,3 +315,33 @@ func TestRunStopsOnClosedStore(t *testing.T) {
 		t.Fatalf("Run on a closed store: %v, want ErrClosed", err)
 	}
 }
+
+// A second Run while the first is going would double the Workers cap: it
+// is refused, and allowed again once the first has returned.
+func TestRunTwiceRefused(t *testing.T) {
+	inside := make(chan struct{}, 1)
+	release := make(chan struct{})
+	q := &queue.Queue{Store: &queue.MemoryStore{}, Deliverer: queue.DelivererFunc(func(ctx context.Context, j *queue.Job) []queue.Outcome {
+		inside <- struct{}{}
+		<-release
+		return queue.Outcomes(j, queue.Delivered, "250 ok")
+	})}
+	stop := start(t, q)
+	enqueue(t, q, "a@example.org", "b@example.com")
+	<-inside // the first Run is delivering, so it is surely going
+	short, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := q.Run(short); !errors.Is(err, queue.ErrRunning) {
+		t.Fatalf("second Run: %v, want ErrRunning", err)
+	}
+	close(release)
+	waitFor(t, "the first delivery", func() bool { return stats(t, q).Queued+stats(t, q).Active == 0 })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first Run: %v", err)
+	}
+	stop = start(t, q)
+	enqueue(t, q, "a@example.org", "c@example.com")
+	<-inside
+	waitFor(t, "delivery by the second Run", func() bool { return stats(t, q).Queued+stats(t, q).Active == 0 })
+	stop()
+}

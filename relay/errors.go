@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mxrelay/mxrelay/internal/netguard"
 )
 
 // Sentinel errors for the named conditions. Every error the package returns
@@ -11,7 +13,9 @@ import (
 var (
 	// ErrForbiddenAddress: the MX address is loopback, private, link-local
 	// or otherwise not a public mail server, and AllowPrivateAddrs is false.
-	ErrForbiddenAddress = errors.New("relay: destination address not allowed")
+	// It is the sentinel of the address filter the package shares with
+	// mx's MTA-STS policy fetcher, so errors.Is matches either way.
+	ErrForbiddenAddress = netguard.ErrForbidden
 	// ErrTLSRequired: the TLS policy (MTA-STS enforce, DANE or
 	// RequireTLS) demands a verified TLS session that could not be had.
 	ErrTLSRequired = errors.New("relay: TLS required by policy")

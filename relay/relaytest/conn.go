@@ -37,6 +37,7 @@ type conn struct {
 	rd      *bufio.Reader // reads the current transport (raw or TLS)
 	pending []byte        // client bytes waiting to be returned by Read
 	wbuf    []byte        // partial reply line written by go-smtp
+	extra   []byte        // written after the next complete reply line
 	cmds    []string      // command lines the client sent (without CRLF)
 
 	// Read side only (go-smtp reads from one goroutine).
@@ -123,6 +124,12 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// afterNextReply makes Write send extra after the next reply's last line.
+// go-smtp writes from the goroutine that calls the Session, as here.
+func (c *conn) afterNextReply(extra string) {
+	c.extra = []byte(extra)
+}
+
 func (c *conn) dataMode() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -178,6 +185,10 @@ func (c *conn) Write(p []byte) (int, error) {
 		}
 		out = c.filter(out, line)
 		c.wbuf = c.wbuf[i+1:]
+		if len(c.extra) > 0 && len(line) > 3 && line[3] == ' ' {
+			out = append(out, c.extra...)
+			c.extra = nil
+		}
 	}
 	if len(out) > 0 {
 		if _, err := c.transport().Write(out); err != nil {

@@ -83,6 +83,10 @@ type HostConfig struct {
 	// A message answered with Drop is recorded with Dropped set: the
 	// server got it whole but the client never heard so.
 	DataReply func(m *Message) *Reply
+	// ExtraReply, when set, is written (as is, lines ending in CRLF) right
+	// after the reply to every message's data, unasked for, as a server
+	// out of step with its client would.
+	ExtraReply string
 }
 
 // Message is what a Host received: the envelope, the bytes and how.
@@ -335,6 +339,9 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.msgs++
 	s.h.srv.record(m)
+	if x := s.h.cfg.ExtraReply; x != "" && s.wc != nil {
+		s.wc.afterNextReply(x)
+	}
 	return nil
 }
 

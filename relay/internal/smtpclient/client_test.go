@@ -265,25 +265,32 @@ func TestLocalRefusals(t *testing.T) {
 		env      Envelope
 		sentinel error
 		enhanced string
-		wantMail bool // MAIL still sent for the other recipients
+		wantMail bool   // MAIL still sent for the other recipients
+		body     string // "" → a 7-bit line over ten octets
 	}{
 		{"utf8-rcpt", "250-fake\r\n250 PIPELINING\r\n",
-			Envelope{From: "a@x.test", To: []string{"b@y.test", "用户@例子.测试"}}, ErrSMTPUTF8Required, "5.6.7", true},
+			Envelope{From: "a@x.test", To: []string{"b@y.test", "用户@例子.测试"}}, ErrSMTPUTF8Required, "5.6.7", true, ""},
 		{"utf8-from", "250-fake\r\n250 PIPELINING\r\n",
-			Envelope{From: "用户@x.test", To: []string{"b@y.test"}}, ErrSMTPUTF8Required, "5.6.7", false},
+			Envelope{From: "用户@x.test", To: []string{"b@y.test"}}, ErrSMTPUTF8Required, "5.6.7", false, ""},
 		{"utf8-forced", "250-fake\r\n250 PIPELINING\r\n",
-			Envelope{From: "a@x.test", To: []string{"b@y.test"}, SMTPUTF8: true}, ErrSMTPUTF8Required, "5.6.7", false},
+			Envelope{From: "a@x.test", To: []string{"b@y.test"}, SMTPUTF8: true}, ErrSMTPUTF8Required, "5.6.7", false, ""},
 		{"size", "250-fake\r\n250 SIZE 10\r\n",
-			Envelope{From: "a@x.test", To: []string{"b@y.test"}}, ErrMessageTooLarge, "5.3.4", false},
+			Envelope{From: "a@x.test", To: []string{"b@y.test"}}, ErrMessageTooLarge, "5.3.4", false, ""},
 		{"requiretls-plaintext", "250-fake\r\n250 REQUIRETLS\r\n",
-			Envelope{From: "a@x.test", To: []string{"b@y.test"}, RequireTLS: true}, ErrRequireTLS, "5.7.10", false},
+			Envelope{From: "a@x.test", To: []string{"b@y.test"}, RequireTLS: true}, ErrRequireTLS, "5.7.10", false, ""},
 		{"rcptmax", "250-fake\r\n250 LIMITS RCPTMAX=1 MAILMAX=10\r\n",
-			Envelope{From: "a@x.test", To: []string{"b@y.test", "c@y.test"}}, ErrTooManyRecipients, "4.5.3", true},
+			Envelope{From: "a@x.test", To: []string{"b@y.test", "c@y.test"}}, ErrTooManyRecipients, "4.5.3", true, ""},
+		{"8bit-without-8bitmime", "250-fake\r\n250 PIPELINING\r\n",
+			Envelope{From: "a@x.test", To: []string{"b@y.test"}}, ErrEightBitRequired, "5.6.3", false, "caf\xc3\xa9\r\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _, srv := helloFake(t, defaultScript.with("EHLO", tc.ehlo), nil)
-			res, err := c.Send(testCtx(t), &tc.env, []byte("Subject: long enough to be over ten\r\n"))
+			body := tc.body
+			if body == "" {
+				body = "Subject: long enough to be over ten\r\n"
+			}
+			res, err := c.Send(testCtx(t), &tc.env, []byte(body))
 			last := res.Rcpts[len(res.Rcpts)-1].Err
 			var e *Error
 			if !errors.Is(last, tc.sentinel) || !errors.As(last, &e) || e.Enhanced != tc.enhanced || e.Code != 0 {

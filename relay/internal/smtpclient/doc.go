@@ -20,8 +20,9 @@
 //  4. [Client.Send] runs one transaction: MAIL, one RCPT per recipient, then
 //     DATA or BDAT. With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go
 //     in one write; with CHUNKING (RFC 3030) the body goes as "BDAT n LAST".
-//     BODY=8BITMIME (RFC 6152) is sent only when the body has 8-bit bytes and
-//     the server offers it; SMTPUTF8 (RFC 6531) only when an address needs it;
+//     BODY=8BITMIME (RFC 6152) is sent when the body has 8-bit bytes, and
+//     such a body is refused locally (5.6.3, [ErrEightBitRequired]) by a
+//     server that does not offer it; SMTPUTF8 (RFC 6531) only when an address needs it;
 //     SIZE= (RFC 1870) always when offered, and a message over the server's
 //     limit is refused before it is sent; LIMITS RCPTMAX (RFC 9422) is
 //     honoured; DSN parameters (RFC 3461) and REQUIRETLS (RFC 8689) come

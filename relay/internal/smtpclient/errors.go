@@ -41,6 +41,14 @@ var (
 	// announced (RFC 1870). Carried by a local *Error with the enhanced
 	// code 5.3.4.
 	ErrMessageTooLarge = errors.New("smtpclient: message exceeds the server's SIZE")
+	// ErrEightBitRequired: the message has 8-bit bytes and the server did
+	// not offer 8BITMIME (RFC 6152). Such data is never sent as it is (RFC
+	// 5321 §2.4 allows only 7-bit) and never converted: the sender, who built
+	// the message, should encode it (package mime does). Carried by a local
+	// *Error with the enhanced code 5.6.3, before MAIL is sent. Postfix
+	// would convert a declared-8bit MIME body to quoted-printable; changing
+	// signed bytes would break DKIM, so this is stricter.
+	ErrEightBitRequired = errors.New("smtpclient: 8-bit message, server lacks 8BITMIME")
 	// ErrTooManyRecipients: the recipient was over the server's LIMITS
 	// RCPTMAX (RFC 9422) and was not sent; send it in another transaction.
 	// Carried by a local *Error with the enhanced code 4.5.3.

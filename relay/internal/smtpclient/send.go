@@ -127,6 +127,9 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body []byte) (*TxResul
 	case needUTF8 && !canUTF8:
 		txErr = localError("MAIL FROM", "5.6.7", ErrSMTPUTF8Required,
 			"the sender address or the message needs SMTPUTF8, which the server does not offer")
+	case eight && !c.Supports("8BITMIME"):
+		txErr = localError("MAIL FROM", "5.6.3", ErrEightBitRequired,
+			"the message has 8-bit data and the server does not offer 8BITMIME")
 	case env.RequireTLS && !(c.isTLS && c.Supports("REQUIRETLS")):
 		txErr = localError("MAIL FROM", "5.7.10", ErrRequireTLS,
 			"the message requires TLS (REQUIRETLS), which this session cannot provide")
@@ -168,7 +171,7 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body []byte) (*TxResul
 	t := tx{c: c, env: env, res: res, body: body, send: send}
 	t.pipe = c.Supports("PIPELINING") && !c.opts.DisablePipelining
 	t.chunk = c.Supports("CHUNKING") && !c.opts.DisableChunking
-	t.eight = eight && c.Supports("8BITMIME")
+	t.eight = eight
 	t.utf8 = needUTF8
 	t.dsn = env.DSN != nil && c.Supports("DSN")
 	res.Pipelined, res.Chunked, res.EightBit, res.UTF8 = t.pipe, t.chunk, t.eight, t.utf8
