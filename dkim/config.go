@@ -1,10 +1,13 @@
 package dkim
 
 import (
+	"bytes"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -190,34 +193,128 @@ func (sc *signConfig) headerKeys(counts []int) []string {
 	return keys
 }
 
-// checkSigner accepts RSA keys of at least 1024 bits and Ed25519 keys.
+// checkSigner accepts well-formed RSA keys of at least 1024 bits and
+// Ed25519 keys.
 func checkSigner(k crypto.Signer) error {
 	if k == nil {
 		return ErrNoKey
 	}
-	return checkPublic(k.Public())
+	pub, err := publicKey(k)
+	if err != nil {
+		return err
+	}
+	return checkPublic(pub)
 }
 
+// publicKey returns k.Public(), once checkPrivate has made sure that the
+// call cannot panic, or an error if k has no public key.
+func publicKey(k interface{ Public() crypto.PublicKey }) (crypto.PublicKey, error) {
+	if err := checkPrivate(k); err != nil {
+		return nil, err
+	}
+	pub := k.Public()
+	if isNil(pub) {
+		return nil, noKeyError(fmt.Sprintf("%T has no public key", k))
+	}
+	return pub, nil
+}
+
+// checkPrivate checks the private keys of crypto/rsa, crypto/ecdsa and
+// crypto/ed25519, whose Public and Sign methods panic or misbehave on
+// malformed values, and refuses nil pointers of other types, whose methods
+// would most likely dereference them.
+func checkPrivate(k any) error {
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		if k == nil {
+			return noKeyError("nil *rsa.PrivateKey")
+		}
+		// Validate refuses a missing or inconsistent N, E, D or primes,
+		// without modifying the key.
+		if err := k.Validate(); err != nil {
+			return fmt.Errorf("%w: RSA: %w", ErrInvalidKey, err)
+		}
+	case *ecdsa.PrivateKey:
+		if k == nil {
+			return noKeyError("nil *ecdsa.PrivateKey")
+		}
+		if k.Curve == nil || k.D == nil {
+			return fmt.Errorf("%w: ECDSA key without curve or scalar", ErrInvalidKey)
+		}
+	case ed25519.PrivateKey:
+		if k == nil {
+			return noKeyError("nil ed25519.PrivateKey")
+		}
+		if len(k) != ed25519.PrivateKeySize {
+			return fmt.Errorf("%w: Ed25519 private key of %d bytes, want %d", ErrInvalidKey, len(k), ed25519.PrivateKeySize)
+		}
+		// The second half is the public key; if it is not the seed's,
+		// every signature fails to verify.
+		if !bytes.Equal(ed25519.NewKeyFromSeed(k.Seed())[ed25519.SeedSize:], k[ed25519.SeedSize:]) {
+			return fmt.Errorf("%w: Ed25519 public half does not match the seed", ErrInvalidKey)
+		}
+	default:
+		if isNil(k) {
+			return noKeyError(fmt.Sprintf("nil %T", k))
+		}
+	}
+	return nil
+}
+
+// checkPublic accepts RSA public keys of at least 1024 bits and Ed25519
+// public keys.
 func checkPublic(pub crypto.PublicKey) error {
+	if pub == nil {
+		return ErrNoKey
+	}
+	if isNil(pub) {
+		return noKeyError(fmt.Sprintf("nil %T", pub))
+	}
 	switch p := pub.(type) {
 	case *rsa.PublicKey:
-		if p == nil || p.N == nil {
-			return ErrNoKey
+		if p.N == nil || p.N.Sign() <= 0 {
+			return fmt.Errorf("%w: RSA modulus missing or not positive", ErrInvalidKey)
 		}
 		if p.N.BitLen() < 1024 {
 			return fmt.Errorf("%w: %d bits, need at least 1024", ErrWeakKey, p.N.BitLen())
+		}
+		if p.N.Bit(0) == 0 {
+			return fmt.Errorf("%w: RSA modulus is even", ErrInvalidKey)
+		}
+		// crypto/rsa's limits: odd, at least 3, fits in 32 bits.
+		if p.E < 3 || p.E&1 == 0 || p.E > 1<<31-1 {
+			return fmt.Errorf("%w: RSA public exponent %d", ErrInvalidKey, p.E)
 		}
 	case ed25519.PublicKey:
 		if len(p) != ed25519.PublicKeySize {
 			return fmt.Errorf("%w: Ed25519 public key of %d bytes", ErrInvalidKey, len(p))
 		}
-	case nil:
-		return ErrNoKey
 	default:
 		return fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
 	}
 	return nil
 }
+
+// isNil reports whether v is nil or holds a nil pointer, slice, map,
+// channel or function.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Chan, reflect.Func, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// noKeyError is a key that is no key at all: a nil pointer or slice in a
+// non-nil interface, or a Signer without a public key. It matches both
+// ErrInvalidKey and ErrNoKey.
+type noKeyError string
+
+func (e noKeyError) Error() string   { return ErrInvalidKey.Error() + ": " + string(e) }
+func (e noKeyError) Unwrap() []error { return []error{ErrInvalidKey, ErrNoKey} }
 
 // validDomain reports whether s is a dot-separated sequence of DNS labels
 // of letters, digits and hyphens (RFC 6376 §3.1 sub-domain, RFC 5321 §4.1.2),

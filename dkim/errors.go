@@ -21,7 +21,10 @@ var (
 	// Signer not made by NewSigner.
 	ErrNoConfig = errors.New("dkim: no config")
 
-	// ErrNoKey: a Config has a nil Key, or a nil key was given.
+	// ErrNoKey: a Config has a nil Key, or a nil key was given. A key that
+	// is a nil pointer or slice (a nil *rsa.PrivateKey, say), or a
+	// crypto.Signer whose Public method returns nil, is reported with an
+	// error that matches both ErrNoKey and ErrInvalidKey.
 	ErrNoKey = errors.New("dkim: no key")
 	// ErrUnsupportedKey: the key is neither RSA nor Ed25519 (ECDSA, for
 	// instance), or the PEM block holds a kind of key that is not supported.
@@ -29,7 +32,13 @@ var (
 	// ErrEncryptedKey: the PEM private key is encrypted; decrypt it first
 	// (openssl pkey -in key.pem -out plain.pem).
 	ErrEncryptedKey = errors.New("dkim: encrypted private key")
-	// ErrInvalidKey: the bytes are not a PEM private key that can be parsed.
+	// ErrInvalidKey: the bytes are not a PEM private key that can be
+	// parsed, or a key given is malformed: an *rsa.PrivateKey that fails
+	// its Validate method (missing N, D or primes, say), an *ecdsa.PrivateKey
+	// without curve or scalar, an ed25519.PrivateKey that is not 64 bytes
+	// or whose public half is not its seed's, an RSA public key with an
+	// unusable modulus or exponent, an Ed25519 public key that is not 32
+	// bytes, or a nil one of any of these.
 	ErrInvalidKey = errors.New("dkim: invalid private key")
 	// ErrWeakKey: an RSA key shorter than 1024 bits (RFC 8301 §3.2).
 	ErrWeakKey = errors.New("dkim: RSA key too short")

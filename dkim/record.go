@@ -25,7 +25,10 @@ const maxTXTString = 255
 // SplitTXT and ZoneRecord.
 func TXTRecord(pub crypto.PublicKey) (string, error) {
 	if k, ok := pub.(interface{ Public() crypto.PublicKey }); ok {
-		pub = k.Public()
+		var err error
+		if pub, err = publicKey(k); err != nil {
+			return "", err
+		}
 	}
 	if err := checkPublic(pub); err != nil {
 		return "", err

@@ -124,7 +124,8 @@ func (j *Job) Clone() *Job {
 // Validate checks what Enqueue requires of a job: a message, at least one
 // recipient, no recipient twice (domains compared without case), each
 // address of the form local@domain (the sender may be "", the null path),
-// with no CR, LF, NUL, <, > or space. Errors
+// with no CR, LF or NUL, and no <, > or space outside a quoted local
+// part. Errors
 // match ErrNoMessage, ErrNoRecipients, ErrDuplicateRecipient or ErrInvalid
 // with errors.Is.
 func (j *Job) Validate() error {
@@ -151,7 +152,25 @@ func (j *Job) Validate() error {
 	return nil
 }
 
-func badAddr(a string) bool { return strings.ContainsAny(a, "\r\n\x00<> ") }
+// badAddr reports an address Validate refuses. A quoted local part (RFC
+// 5321 §4.1.2, `"john smith"@example.com`) may hold spaces and angle
+// brackets; the relay checks its full syntax before sending.
+func badAddr(a string) bool {
+	if strings.ContainsAny(a, "\r\n\x00") {
+		return true
+	}
+	if strings.HasPrefix(a, `"`) {
+		for i := 1; i < len(a); i++ {
+			if a[i] == '\\' {
+				i++
+			} else if a[i] == '"' {
+				a = a[i+1:]
+				break
+			}
+		}
+	}
+	return strings.ContainsAny(a, "<> ")
+}
 
 // normalizeAddr lower-cases the domain: RFC 5321 §2.4 makes domains case
 // insensitive, while the local part is the receiving server's business.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mxrelay/mxrelay/mx"
+	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
 )
 
 // deliver makes one attempt for every recipient, domains in parallel, and
@@ -22,10 +23,23 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 		}
 		return res
 	}
+	// An address SMTP cannot carry fails alone, before any connection,
+	// rather than taking its domain's other recipients with it; a bad
+	// sender fails every recipient (RFC 3463 5.1.7 and 5.1.3).
+	if err := smtpclient.CheckReversePath(from); err != nil {
+		for i, r := range to {
+			res.Recipients[i] = RecipientResult{Recipient: r, Status: Bounced, Enhanced: "5.1.7", Message: err.Error()}
+		}
+		return res
+	}
 	// Group recipients by domain, keeping first-seen order.
 	var domains []string
 	byDomain := make(map[string][]int)
 	for i, r := range to {
+		if err := smtpclient.CheckForwardPath(r); err != nil {
+			res.Recipients[i] = RecipientResult{Recipient: r, Status: Bounced, Enhanced: "5.1.3", Message: err.Error()}
+			continue
+		}
 		d := strings.ToLower(r[strings.LastIndexByte(r, '@')+1:])
 		if _, ok := byDomain[d]; !ok {
 			domains = append(domains, d)

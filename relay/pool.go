@@ -139,7 +139,10 @@ func (p *pool) take(ctx context.Context, d *destination, key poolKey) (*session,
 			d.idle = slices.Delete(d.idle, i, i+1)
 			p.mu.Unlock()
 			if s.timer.Stop() {
-				if time.Since(s.idleSince) < checkAfter || s.healthy(ctx) {
+				// CheckIdle first: a byte the server sent while the
+				// session sat idle would be read as the next command's
+				// reply and shift every result after it.
+				if s.cl.CheckIdle() == nil && (time.Since(s.idleSince) < checkAfter || s.healthy(ctx)) {
 					return s, nil
 				}
 				s.cl.Close()

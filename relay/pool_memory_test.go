@@ -2,8 +2,11 @@ package relay
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
 )
 
 // Sessions taken out of a destination's idle list must not stay reachable
@@ -15,11 +18,11 @@ func TestPoolIdleListFreesSessions(t *testing.T) {
 	defer p.release(d)
 	key := poolKey{host: d.host}
 	for range 4 {
-		s := &session{key: key, idleSince: time.Now(), timer: time.AfterFunc(time.Hour, func() {})}
+		s := &session{key: key, cl: quietClient(t), idleSince: time.Now(), timer: time.AfterFunc(time.Hour, func() {})}
 		d.idle = append(d.idle, s)
 		d.open++
 	}
-	other := &session{key: poolKey{host: "elsewhere"}, idleSince: time.Now(), timer: time.AfterFunc(time.Hour, func() {})}
+	other := &session{key: poolKey{host: "elsewhere"}, cl: quietClient(t), idleSince: time.Now(), timer: time.AfterFunc(time.Hour, func() {})}
 	d.idle = append([]*session{other}, d.idle...)
 	d.open++
 	for range 4 {
@@ -36,6 +39,20 @@ func TestPoolIdleListFreesSessions(t *testing.T) {
 			t.Errorf("backing array slot %d still holds a taken session", len(d.idle)+i)
 		}
 	}
+}
+
+// quietClient is a session whose server greeted and then says nothing, as
+// an idle pooled session's should.
+func quietClient(t *testing.T) *smtpclient.Client {
+	t.Helper()
+	c, srv := net.Pipe()
+	t.Cleanup(func() { c.Close(); srv.Close() })
+	go srv.Write([]byte("220 quiet.example ESMTP\r\n"))
+	cl, err := smtpclient.NewClient(context.Background(), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
 
 // Destination state is dropped once unused for destIdleTTL, unless a

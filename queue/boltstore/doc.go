@@ -26,4 +26,45 @@
 // id as a *queue.CorruptError by Get, logged and set aside by Claim (and
 // counted by Stats.Corrupt from then on), skipped by List, and removed by
 // Cancel; the rest of the queue keeps working.
+//
+// Damaged files: bbolt keeps no checksum of its data pages and trusts the
+// file it maps, so a file damaged outside the library (a disk or file
+// system fault, a bad copy, a truncation, a file emptied by a restore)
+// would make it panic or fault and bring the process down, and an empty
+// file would be opened as a new, empty queue. Open therefore creates a new
+// file only where none exists, and checks an existing one before bbolt
+// opens it for writing: its size, its two meta pages (one may be damaged:
+// bbolt then falls back on the other, losing at most the last commit),
+// every page reachable from the root, and the shape of the index keys.
+// This reads every page but not the messages; for a million jobs it about
+// doubles the time Open takes, to a second, with the file in the page
+// cache (with a cold cache it is faster than bbolt alone was). What
+// fails gives an error that matches ErrCorrupt, and the file is left as it
+// was: nothing is written, repaired or deleted by the library. Damage
+// inside a job's record or message is not looked for; it is reported per
+// job, as above.
+//
+// On ErrCorrupt, do as Postfix does with a damaged queue file, which it
+// moves to its corrupt/ directory:
+//
+//  1. stop: do not retry Open on the same file, and do not delete it;
+//  2. move the file aside (for example to queue.db.corrupt-<date>) and
+//     start with a fresh file at the old path, so that new mail is queued
+//     while the old file is looked at;
+//  3. salvage the old file's jobs, working on a copy. The error names the
+//     damaged page and the branch element that refers to it; bbolt's tool
+//     (go.etcd.io/bbolt/cmd/bbolt) cuts it out with "bbolt surgery
+//     clear-page-elements <copy> --pageId <branch> --from-index <element>
+//     --to-index <element+1> --output <repaired>", rewrites a damaged meta
+//     page with "bbolt surgery meta update", and checks the result with
+//     "bbolt check" (which, like the rest of bbolt, trusts the file and may
+//     crash on one that boltstore refuses: run it on repaired copies). Once
+//     the repaired copy opens, List its jobs, Get each (List leaves out
+//     the message) and Put it into the new store; do not run the repaired
+//     copy itself as the queue, since its counters and indexes no longer
+//     match what was cut out.
+//
+// A truncated file loses whatever was stored past the cut; a page damaged
+// in place loses the jobs on that page. The library never deletes, moves
+// or repairs a file.
 package boltstore

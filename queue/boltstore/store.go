@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"runtime"
 	"sync"
 	"time"
 
 	"github.com/mxrelay/mxrelay/queue"
 	bolt "go.etcd.io/bbolt"
-	bolterr "go.etcd.io/bbolt/errors"
 )
 
 // ErrLocked: another process (or another Store in this one) has the file
@@ -53,8 +54,14 @@ var _ queue.Store = (*Store)(nil)
 // options.
 func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
 
-// OpenWith opens the queue file at path. Jobs leased when the file was last
-// closed (a crash) are made due again at once.
+// OpenWith opens the queue file at path, creating it only if no file is
+// there. Jobs leased when the file was last closed (a crash) are made due
+// again at once.
+//
+// An existing file is checked first; a file that is empty, truncated or
+// damaged gives an error that matches ErrCorrupt, never a panic, and is
+// left as it was (see the package documentation). A file another process
+// has open gives ErrLocked after Options.Timeout.
 func OpenWith(path string, o Options) (*Store, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
@@ -62,29 +69,52 @@ func OpenWith(path string, o Options) (*Store, error) {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1024
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// A new queue: bbolt creates the file and writes its first pages.
+	case err != nil:
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	case fi.IsDir():
+		return nil, fmt.Errorf("boltstore: open %s: is a directory", path)
+	default:
+		if err := checkFile(path, fi.Size(), o.Timeout); err != nil {
+			return nil, err
+		}
+	}
+	// checkFile has read every page that bbolt reads here (some of them in
+	// a goroutine of its own, out of reach of safely).
+	var db *bolt.DB
+	_, err = openBolt(path, &bolt.Options{
 		Timeout:        o.Timeout,
 		NoSync:         o.NoSync,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
-	})
-	if errors.Is(err, bolterr.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, o.Timeout)
-	}
+	}, &db)
 	if err != nil {
-		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+		return nil, boltOpenErr(path, err, o.Timeout)
 	}
 	s := &Store{db: db, opts: o, path: path, ops: make(chan *op, o.MaxBatch),
 		done: make(chan struct{}), prefix: queue.NewID(time.Now())[16:24]}
-	if err := db.Update(func(btx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := btx.CreateBucketIfNotExists(b); err != nil {
-				return err
+	// Verify before the first write, so that a damaged file is not changed.
+	if err := safely(path, s.verify); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := safely(path, func() error {
+		return db.Update(func(btx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := btx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
 			}
-		}
-		return s.recoverLeases(tx{btx})
+			return s.recoverLeases(tx{btx})
+		})
 	}); err != nil {
 		db.Close()
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	go s.loop()

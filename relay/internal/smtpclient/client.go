@@ -217,8 +217,25 @@ func (c *Client) flush(command string, d time.Duration) error {
 
 // readReply reads one reply; the caller has set the deadline. A transport
 // or protocol failure closes the session; so does a 421 reply, which is
-// still returned as a reply (RFC 5321 §3.8).
+// still returned as a reply (RFC 5321 §3.8). A 3xx reply is a protocol
+// error: only DATA is answered with one (see readDataReply).
 func (c *Client) readReply(command string) (Reply, error) {
+	return c.read(command, false)
+}
+
+// readDataReply reads the reply to DATA: 354, or a refusal. A 2xx reply
+// cannot answer DATA, so it is a protocol error.
+func (c *Client) readDataReply() (Reply, error) {
+	return c.read("DATA", true)
+}
+
+// read reads one reply to command; intermediate tells whether command is
+// answered with 3xx (DATA) rather than 2xx. A reply of the wrong class
+// means the replies are out of step with the commands (a server that sent
+// one reply too many, RFC 5321 §4.3.2's sequences): the session ends with
+// ErrProtocol and the reply is not returned, because it answers some
+// other command.
+func (c *Client) read(command string, intermediate bool) (Reply, error) {
 	if c.err != nil {
 		return Reply{}, c.err
 	}
@@ -226,19 +243,29 @@ func (c *Client) readReply(command string) (Reply, error) {
 	if err != nil {
 		return Reply{}, c.fail(command, err)
 	}
-	if c.debug != nil {
-		for i, l := range r.Lines {
-			sep := byte(' ')
-			if i < len(r.Lines)-1 {
-				sep = '-'
-			}
-			fmt.Fprintf(c.debug, "S: %d%c%s\n", r.Code, sep, l)
-		}
+	if class := r.Code / 100; (class == 3) != intermediate && (class == 3 || class == 2) {
+		c.debugReply(r)
+		return Reply{}, c.fail(command, protoErr("reply %d does not answer %s: the server is out of step", r.Code, command))
 	}
+	c.debugReply(r)
 	if r.Code == 421 {
 		c.shut(fmt.Errorf("%w: server closing: %w", ErrClosed, replyError(command, r)))
 	}
 	return r, nil
+}
+
+// debugReply writes r to the transcript.
+func (c *Client) debugReply(r Reply) {
+	if c.debug == nil {
+		return
+	}
+	for i, l := range r.Lines {
+		sep := byte(' ')
+		if i < len(r.Lines)-1 {
+			sep = '-'
+		}
+		fmt.Fprintf(c.debug, "S: %d%c%s\n", r.Code, sep, l)
+	}
 }
 
 // cmd sends one command and reads its reply within d.

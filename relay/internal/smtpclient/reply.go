@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Defaults for the bounds on a server's reply. RFC 5321 §4.5.3.1.5 allows 512
@@ -146,7 +148,7 @@ func (rr *replyReader) read() (Reply, error) {
 		} else if code != r.Code {
 			return Reply{}, protoErr("reply code changed from %d to %d within a reply", r.Code, code)
 		}
-		s := string(text)
+		s := printable(text)
 		if r.Enhanced == "" {
 			if k := enhancedLen(s); k > 0 && s[0] == byte('0'+code/100) {
 				r.Enhanced = s[:k]
@@ -157,6 +159,57 @@ func (rr *replyReader) read() (Reply, error) {
 			return r, nil
 		}
 	}
+}
+
+// printable returns the server's text safe to log and show: printable
+// ASCII and printable UTF-8 stay, while control bytes (ESC, NUL,
+// backspace, a lone CR), DEL and invalid UTF-8 become \xNN and other
+// non-printing runes (bidirectional overrides, zero-width marks) \uNNNN
+// (\UNNNNNNNN beyond U+FFFF).
+// A reply's text reaches results, events and logs; a hostile server must
+// not be able to drive a terminal or fake a log line through it.
+func printable(b []byte) string {
+	clean := true
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return string(b)
+	}
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c >= 0x20 && c < 0x7f {
+			out = append(out, c)
+			i++
+			continue
+		}
+		r, n := rune(c), 1
+		if c >= utf8.RuneSelf {
+			r, n = utf8.DecodeRune(b[i:])
+		}
+		switch {
+		case r == utf8.RuneError && n == 1, r < 0x20, r == 0x7f:
+			out = append(out, '\\', 'x', hex[c>>4], hex[c&0xf])
+		case !unicode.IsPrint(r):
+			u, top := byte('u'), 12
+			if r > 0xffff {
+				u, top = 'U', 28
+			}
+			out = append(out, '\\', u)
+			for shift := top; shift >= 0; shift -= 4 {
+				out = append(out, hex[(r>>shift)&0xf])
+			}
+		default:
+			out = append(out, b[i:i+n]...)
+		}
+		i += n
+	}
+	return string(out)
 }
 
 // parseReplyLine splits "250-text" / "250 text" / "250" (RFC 5321 §4.2).

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func readReplyString(s string) (Reply, error) {
@@ -56,8 +58,27 @@ func TestReplyText(t *testing.T) {
 	}
 }
 
+func TestReplyTextPrintable(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"550 plain text\r\n", "plain text"},
+		{"550 \x1b[31mred\x1b[0m\r\n", `\x1b[31mred\x1b[0m`},
+		{"550 a\x00b\bc\rd\te\x7f\r\n", `a\x00b\x08c\x0dd\x09e\x7f`},
+		{"550 caf\xc3\xa9 ok\r\n", "café ok"},
+		{"550 bad \xff\xfe utf-8\r\n", `bad \xff\xfe utf-8`},
+		{"550 \u202egnp.exe\r\n", `\u202egnp.exe`},
+		{"550 tag \U000e0041\r\n", `tag \U000e0041`},
+	}
+	for _, tc := range tests {
+		r, err := readReplyString(tc.in)
+		if err != nil || len(r.Lines) != 1 || r.Lines[0] != tc.want {
+			t.Errorf("%q: %q, %v; want %q", tc.in, r.Lines, err, tc.want)
+		}
+	}
+}
+
 func FuzzReadReply(f *testing.F) {
-	for _, s := range []string{"250 ok\r\n", "250-a\r\n250 5.0.0 b\r\n", "550 5.1.1 x\r\n", "421\r\n", "999 x\r\n", "250-\n250 \r\n"} {
+	for _, s := range []string{"250 ok\r\n", "250-a\r\n250 5.0.0 b\r\n", "550 5.1.1 x\r\n", "421\r\n", "999 x\r\n", "250-\n250 \r\n",
+		"550 \x1b[2J\x00\b\rfake\r\n", "250 caf\xc3\xa9 \xff \u202e\r\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -75,8 +96,14 @@ func FuzzReadReply(f *testing.F) {
 			t.Fatalf("enhanced %q for code %d", r.Enhanced, r.Code)
 		}
 		for _, l := range r.Lines {
-			if len(l) > DefaultMaxReplyLineLength || strings.ContainsAny(l, "\n") {
+			// Escaping makes a line at most 6 times longer (\u2028 for 3 octets).
+			if len(l) > 6*DefaultMaxReplyLineLength || !utf8.ValidString(l) {
 				t.Fatalf("line %q", l)
+			}
+			for _, c := range l {
+				if !unicode.IsPrint(c) {
+					t.Fatalf("non-printing %U in line %q", c, l)
+				}
 			}
 		}
 	})

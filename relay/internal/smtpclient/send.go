@@ -175,12 +175,28 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body []byte) (*TxResul
 	t.utf8 = needUTF8
 	t.dsn = env.DSN != nil && c.Supports("DSN")
 	res.Pipelined, res.Chunked, res.EightBit, res.UTF8 = t.pipe, t.chunk, t.eight, t.utf8
-	if err := t.run(); err != nil {
+	err := t.run()
+	if errors.Is(err, ErrProtocol) {
+		// Replies out of step with the commands, or broken: none of this
+		// transaction's replies can be trusted to answer what they seem
+		// to, so every recipient sent gets the (temporary) failure.
+		for _, i := range t.send {
+			res.Rcpts[i].Err = err
+		}
+		return res, err
+	}
+	if err != nil {
 		t.fill(err)
 		if res.Delivered() > 0 {
 			return res, nil
 		}
 		return res, err
+	}
+	if n := c.rr.r.Buffered(); n > 0 {
+		// Every command has its reply, yet more came: the server is out
+		// of step. This transaction's replies came in order and stand;
+		// the session ends, so nothing later is read as their answer.
+		c.unsolicited(n)
 	}
 	if res.Delivered() > 0 {
 		return res, nil
@@ -358,7 +374,7 @@ func (t *tx) exchange() error {
 func (t *tx) dataReply() error {
 	c := t.c
 	c.setDeadline(c.opts.DataInitTimeout)
-	r, err := c.readReply("DATA")
+	r, err := c.readDataReply()
 	if err != nil {
 		return err
 	}

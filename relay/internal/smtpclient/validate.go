@@ -24,10 +24,24 @@ func checkHelloName(name string) error {
 	return nil
 }
 
-// checkPath accepts an addr-spec for MAIL FROM (empty allowed: the null
-// reverse-path) or RCPT TO (empty not allowed; "postmaster" alone is, RFC
-// 5321 §4.1.1.3). It refuses anything that could end the command or inject
-// parameters: control bytes, spaces, angle brackets, invalid UTF-8.
+// maxLocal is the longest local part (RFC 5321 §4.5.3.1.1).
+const maxLocal = 64
+
+// CheckForwardPath reports whether addr can be sent as RCPT TO:<addr>: an
+// addr-spec whose local part is a dot-atom-like run of printable bytes or
+// an RFC 5321 §4.1.2 quoted-string (`"john smith"@example.com`: qtextSMTP
+// and quoted-pairSMTP, UTF-8 allowed for SMTPUTF8), local part at most 64
+// octets, path at most 256 with the brackets; "postmaster" alone is
+// allowed (§4.1.1.3). Nothing that could end the command or add a
+// parameter passes: no control bytes, no unquoted space, no angle
+// bracket, no invalid UTF-8. Errors wrap ErrInvalidInput.
+func CheckForwardPath(addr string) error { return checkPath("RCPT TO", addr, false) }
+
+// CheckReversePath is CheckForwardPath for MAIL FROM:<addr>; "" (the null
+// reverse-path) is allowed and "postmaster" alone is not.
+func CheckReversePath(addr string) error { return checkPath("MAIL FROM", addr, true) }
+
+// checkPath checks addr for kind (see CheckForwardPath).
 func checkPath(kind, addr string, emptyOK bool) error {
 	if addr == "" {
 		if emptyOK {
@@ -38,25 +52,80 @@ func checkPath(kind, addr string, emptyOK bool) error {
 	if len(addr) > maxPath {
 		return fmt.Errorf("%w: %s: address longer than %d octets", ErrInvalidInput, kind, maxPath)
 	}
-	for i := 0; i < len(addr); i++ {
-		if c := addr[i]; c <= ' ' || c == 0x7f || c == '<' || c == '>' {
-			return fmt.Errorf("%w: %s %q: byte %#02x not allowed", ErrInvalidInput, kind, addr, c)
-		}
-	}
 	if !utf8.ValidString(addr) {
 		return fmt.Errorf("%w: %s %q: invalid UTF-8", ErrInvalidInput, kind, addr)
 	}
-	at := strings.LastIndexByte(addr, '@')
-	if at < 0 {
-		if !emptyOK && strings.EqualFold(addr, "postmaster") {
-			return nil
+	var local, domain string
+	if addr[0] == '"' {
+		end := quotedStringEnd(addr)
+		if end < 0 {
+			return fmt.Errorf("%w: %s %q: malformed quoted local part", ErrInvalidInput, kind, addr)
 		}
-		return fmt.Errorf("%w: %s %q: no domain", ErrInvalidInput, kind, addr)
+		if end+1 >= len(addr) || addr[end+1] != '@' {
+			return fmt.Errorf("%w: %s %q: no domain", ErrInvalidInput, kind, addr)
+		}
+		local, domain = addr[:end+1], addr[end+2:]
+	} else {
+		at := strings.LastIndexByte(addr, '@')
+		if at < 0 {
+			if !emptyOK && strings.EqualFold(addr, "postmaster") {
+				return nil
+			}
+			return fmt.Errorf("%w: %s %q: no domain", ErrInvalidInput, kind, addr)
+		}
+		local, domain = addr[:at], addr[at+1:]
+		if i := strings.IndexAny(local, "\"@"); i >= 0 {
+			return fmt.Errorf("%w: %s %q: %q in an unquoted local part", ErrInvalidInput, kind, addr, local[i])
+		}
+		if i := badByte(local); i >= 0 {
+			return fmt.Errorf("%w: %s %q: byte %#02x not allowed", ErrInvalidInput, kind, addr, local[i])
+		}
 	}
-	if at == 0 || at == len(addr)-1 {
+	if local == "" || domain == "" {
 		return fmt.Errorf("%w: %s %q: empty local part or domain", ErrInvalidInput, kind, addr)
 	}
+	if len(local) > maxLocal {
+		return fmt.Errorf("%w: %s %q: local part longer than %d octets", ErrInvalidInput, kind, addr, maxLocal)
+	}
+	if i := badByte(domain); i >= 0 {
+		return fmt.Errorf("%w: %s %q: byte %#02x not allowed", ErrInvalidInput, kind, addr, domain[i])
+	}
 	return nil
+}
+
+// badByte returns the index of the first byte of s that cannot stand
+// unquoted in a path (control, space, DEL, angle bracket), or -1.
+func badByte(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f || c == '<' || c == '>' {
+			return i
+		}
+	}
+	return -1
+}
+
+// quotedStringEnd returns the index of the DQUOTE closing the RFC 5321
+// quoted-string that starts s, or -1 if it is malformed: qtextSMTP is
+// %d32-33 / %d35-91 / %d93-126 (and UTF-8 beyond ASCII, RFC 6531),
+// quoted-pairSMTP is a backslash and one of %d32-126.
+func quotedStringEnd(s string) int {
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			if i == 1 {
+				return -1 // "" is not a local part
+			}
+			return i
+		case c == '\\':
+			i++
+			if i >= len(s) || s[i] < 32 || s[i] > 126 {
+				return -1
+			}
+		case c < 32 || c == 0x7f:
+			return -1
+		}
+	}
+	return -1
 }
 
 // isASCII reports whether s has only 7-bit bytes.
