@@ -20,6 +20,15 @@ func TestCheckDestination(t *testing.T) {
 		"2002:7f00:1::1",     // 6to4 of 127.0.0.1
 		"::7f00:1",           // IPv4-compatible 127.0.0.1
 		"255.255.255.255", "192.0.2.10", "2001:db8::25",
+		// Forms the dialer let through before it shared netguard's table.
+		"64:ff9b:1::a00:1", // local-use NAT64 (RFC 8215)
+		"fec0::1",          // site-local
+		"2001::1",          // Teredo
+		"2001:2::1",        // benchmarking
+		"3fff::1",          // documentation (RFC 9637)
+		"::ffff:0:a00:1",   // IPv4-translated 10.0.0.1
+		"192.88.99.1",      // 6to4 relay anycast
+		"198.18.0.1", "240.0.0.1", "198.51.100.7", "203.0.113.9",
 	}
 	for _, s := range forbidden {
 		err := checkDestination(netip.MustParseAddr(s))

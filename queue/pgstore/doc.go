@@ -6,7 +6,8 @@
 // # Tables
 //
 // Open (or New, on an existing *pgxpool.Pool) creates the schema it is
-// given (Options.Schema, "mxrelay" by default) with a jobs table, a meta
+// given (Options.Schema, "mxrelay" by default; a plain lower-case name,
+// anything else is refused with ErrInvalidSchema) with a jobs table, a meta
 // table that records the schema version, and the claim_keyed function
 // (Claim under a per-key cap, run in the server). Creation and upgrades
 // run in one transaction under an advisory lock, so processes that start

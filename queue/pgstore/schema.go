@@ -20,6 +20,12 @@ const SchemaVersion = 1
 // was created by a newer release of pgstore.
 var ErrSchemaTooNew = errors.New("pgstore: schema version newer than this package supports")
 
+// ErrInvalidSchema matches (errors.Is) the error of OpenWith and New when
+// Options.Schema is not a plain lower-case PostgreSQL identifier of at most
+// 63 characters, or starts with "pg_". The name is checked before anything
+// is sent to the server.
+var ErrInvalidSchema = errors.New("pgstore: invalid schema name")
+
 // SchemaVersionError reports a schema that this release cannot use.
 type SchemaVersionError struct {
 	Schema    string // the PostgreSQL schema
@@ -37,7 +43,10 @@ func (e *SchemaVersionError) Error() string {
 func (e *SchemaVersionError) Is(target error) bool { return target == ErrSchemaTooNew }
 
 // migrations[i] brings a schema from version i to i+1. "{s}" stands for
-// the quoted schema name. Never edit a released step; append a new one.
+// the quoted schema name, and may appear only where the SQL parser reads
+// it as an identifier: never inside a string or a function body, where the
+// quoting protects nothing (functions set search_path instead). Never edit
+// a released step; append a new one.
 var migrations = []string{
 	// 1: the jobs table. Times are timestamptz (microseconds). due is
 	// where the job stands in the claim order: NextAttempt while no lease,
@@ -134,12 +143,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 // claim, a second pass waits for the skipped keys, each for at most
 // lock_timeout (two claimers waiting for each other's keys give up instead
 // of deadlocking).
+//
+// The schema is named only in the header, where it is a quoted identifier;
+// the body names the tables unqualified and finds them through the
+// function's search_path (pg_catalog first, pg_temp last, so that no
+// temporary table shadows them).
 const claimKeyedFunc = `
 	CREATE FUNCTION {s}.claim_keyed(p_now timestamptz, p_max integer, p_perkey integer,
 		p_owner text, p_token text, p_until timestamptz, p_class integer)
 	RETURNS TABLE (old_due timestamptz, job {s}.jobs)
 	LANGUAGE plpgsql VOLATILE
 	SET lock_timeout = '100ms'
+	SET search_path = pg_catalog, {s}, pg_temp
 	AS $fn$
 	#variable_conflict use_column
 	DECLARE
@@ -153,10 +168,10 @@ const claimKeyedFunc = `
 		taken   integer := 0;
 	BEGIN
 		WITH RECURSIVE ks(key, due) AS (
-			(SELECT routing_key, due FROM {s}.jobs WHERE NOT held ORDER BY routing_key, due LIMIT 1)
+			(SELECT routing_key, due FROM jobs WHERE NOT held ORDER BY routing_key, due LIMIT 1)
 			UNION ALL
 			SELECT n.routing_key, n.due FROM ks CROSS JOIN LATERAL (
-				SELECT routing_key, due FROM {s}.jobs
+				SELECT routing_key, due FROM jobs
 				WHERE NOT held AND routing_key > ks.key
 				ORDER BY routing_key, due LIMIT 1) n)
 		SELECT coalesce(array_agg(key ORDER BY due, key), '{}') INTO keys FROM ks WHERE due <= p_now;
@@ -165,7 +180,7 @@ const claimKeyedFunc = `
 				EXIT WHEN taken >= p_max;
 				-- A look without the lock: a key at its cap is passed by
 				-- without locking it, so that it does not hold up others.
-				SELECT count(*) INTO active FROM {s}.jobs a
+				SELECT count(*) INTO active FROM jobs a
 				WHERE a.routing_key = k AND a.lease_token IS NOT NULL AND a.lease_until > p_now;
 				CONTINUE WHEN active >= p_perkey;
 				IF pass = 1 THEN
@@ -181,17 +196,17 @@ const claimKeyedFunc = `
 					END;
 				END IF;
 				-- The count that decides, under the lock.
-				SELECT count(*) INTO active FROM {s}.jobs a
+				SELECT count(*) INTO active FROM jobs a
 				WHERE a.routing_key = k AND a.lease_token IS NOT NULL AND a.lease_until > p_now;
 				budget := least(p_perkey - active, p_max - taken);
 				CONTINUE WHEN budget <= 0;
 				RETURN QUERY
 					WITH c AS (
-						SELECT id, due FROM {s}.jobs
+						SELECT id, due FROM jobs
 						WHERE routing_key = k AND NOT held AND due <= p_now
 						ORDER BY due, id LIMIT budget
 						FOR UPDATE SKIP LOCKED)
-					UPDATE {s}.jobs j
+					UPDATE jobs j
 					SET lease_owner = p_owner, lease_token = p_token, lease_until = p_until, due = p_until
 					FROM c WHERE j.id = c.id
 					RETURNING c.due, j;

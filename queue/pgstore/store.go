@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,14 @@ type Options struct {
 	// Schema is the PostgreSQL schema of the queue's tables, created if
 	// missing; "" → DefaultSchema. Processes that share a queue use the
 	// same schema; separate queues (or tests) use separate ones.
+	//
+	// The name must be a plain lower-case identifier: 1 to 63 characters
+	// of a-z, 0-9 and _, not starting with a digit, and not starting with
+	// "pg_" (PostgreSQL reserves those names). It is matched against
+	// ^[a-z_][a-z0-9_]{0,62}$ before anything reaches the server; any
+	// other name (upper case, quotes, spaces, dashes, dots, non-ASCII
+	// letters) makes OpenWith and New fail with an error wrapping
+	// ErrInvalidSchema.
 	Schema string
 	// MaxBatch caps the jobs one commit inserts when many Puts arrive at
 	// once; 0 → 256.
@@ -87,7 +96,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // closes it in Close. The DSN may carry pgxpool's parameters
 // (pool_max_conns and others); without pool_max_conns the pool holds up to
 // DefaultMaxConns connections, plus one for wake-ups once Wake is called.
+// A schema name that Options.Schema does not allow fails with an error
+// wrapping ErrInvalidSchema before any connection is made.
 func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if err := o.fill(); err != nil {
+		return nil, err
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: bad DSN: %w", err)
@@ -116,7 +130,9 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
 // New returns a store on an existing pool, creating or upgrading its
 // schema. The pool must connect directly to PostgreSQL or through a
 // session-mode pooler (wake-ups LISTEN on a connection of the pool's
-// configuration). Close leaves the pool open.
+// configuration). Close leaves the pool open. A schema name that
+// Options.Schema does not allow fails with an error wrapping
+// ErrInvalidSchema before the pool is used.
 func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("pgstore: New: nil pool")
@@ -124,9 +140,32 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	return newStore(ctx, pool, o)
 }
 
-func newStore(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
+// schemaPattern is the form of the schema names a store accepts (see
+// Options.Schema).
+var schemaPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// checkSchema reports an error wrapping ErrInvalidSchema unless name is a
+// schema name that Options.Schema accepts.
+func checkSchema(name string) error {
+	if !schemaPattern.MatchString(name) {
+		return fmt.Errorf("%w: %q: want 1 to 63 characters of a-z, 0-9 and _, not starting with a digit",
+			ErrInvalidSchema, name)
+	}
+	if strings.HasPrefix(name, "pg_") {
+		return fmt.Errorf("%w: %q: names starting with pg_ are reserved by PostgreSQL",
+			ErrInvalidSchema, name)
+	}
+	return nil
+}
+
+// fill replaces zero fields with their defaults and checks the schema
+// name. It is idempotent.
+func (o *Options) fill() error {
 	if o.Schema == "" {
 		o.Schema = DefaultSchema
+	}
+	if err := checkSchema(o.Schema); err != nil {
+		return err
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
@@ -136,6 +175,13 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error
 	}
 	if o.CommitTimeout <= 0 {
 		o.CommitTimeout = 30 * time.Second
+	}
+	return nil
+}
+
+func newStore(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
+	if err := o.fill(); err != nil {
+		return nil, err
 	}
 	if err := pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("pgstore: connect to database: %w", err)

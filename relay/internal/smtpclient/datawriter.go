@@ -3,6 +3,7 @@ package smtpclient
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 )
 
@@ -149,6 +150,40 @@ func scanBody(body []byte) (size int64, eightBit bool) {
 	d.Write(body) //nolint:errcheck // io.Discard does not fail
 	d.Close()     //nolint:errcheck
 	return d.Written(), has8bit(body)
+}
+
+// maxTextLine is the longest text line, CRLF excluded (RFC 5321
+// §4.5.3.1.6).
+const maxTextLine = 998
+
+// dataProblem returns why body cannot be sent as message data, or "": a
+// NUL byte (RFC 5321 §2.3.8 and RFC 5322 §2.3 allow none) or a line over
+// 998 octets, where CR, LF and CRLF all end a line as DataWriter makes
+// them. It costs two memchr passes.
+func dataProblem(body []byte) string {
+	if bytes.IndexByte(body, 0) >= 0 {
+		return "the message has a NUL byte"
+	}
+	for b := body; len(b) > 0; {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if len(line) <= maxTextLine {
+			continue
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		for len(line) > maxTextLine { // bare CRs end lines too
+			j := bytes.IndexByte(line, '\r')
+			if j < 0 || j > maxTextLine {
+				return fmt.Sprintf("the message has a line over %d octets", maxTextLine)
+			}
+			line = line[j+1:]
+		}
+	}
+	return ""
 }
 
 // wellFormed reports whether body already has only CRLF line ends and ends

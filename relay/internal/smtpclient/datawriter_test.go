@@ -158,3 +158,23 @@ func TestScanBodyMatchesDataWriter(t *testing.T) {
 		}
 	}
 }
+
+func TestDataProblem(t *testing.T) {
+	x := strings.Repeat("x", 998)
+	for in, bad := range map[string]bool{
+		"":                          false,
+		x + "\r\n":                  false,
+		x:                           false,
+		x + "\n" + x + "\r" + x:      false,
+		"a\r" + x + "\r":             false,
+		x + "x\r\n":                 true,
+		"a\r\n" + x + "x":            true,
+		x + "\r" + x + "x\r\n":       true,
+		"a\x00":                     true,
+		"Subject: \x00\r\n\r\nbody": true,
+	} {
+		if got := dataProblem([]byte(in)) != ""; got != bad {
+			t.Errorf("dataProblem(%.20q... %d octets) bad %v, want %v", in, len(in), got, bad)
+		}
+	}
+}

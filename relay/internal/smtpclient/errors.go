@@ -41,6 +41,13 @@ var (
 	// announced (RFC 1870). Carried by a local *Error with the enhanced
 	// code 5.3.4.
 	ErrMessageTooLarge = errors.New("smtpclient: message exceeds the server's SIZE")
+	// ErrInvalidData: the message has a NUL byte or a line over 998
+	// octets (RFC 5321 §4.5.3.1.6), which the client never sends. Postfix
+	// folds long lines instead, which breaks a DKIM signature over them;
+	// refusing is stricter, and the caller can encode such content
+	// (package mime does). Carried by a local *Error with the
+	// enhanced code 5.6.0, before MAIL is sent.
+	ErrInvalidData = errors.New("smtpclient: message data has a NUL or an over-long line")
 	// ErrEightBitRequired: the message has 8-bit bytes and the server did
 	// not offer 8BITMIME (RFC 6152). Such data is never sent as it is (RFC
 	// 5321 §2.4 allows only 7-bit) and never converted: the sender, who built

@@ -127,6 +127,8 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body []byte) (*TxResul
 	case needUTF8 && !canUTF8:
 		txErr = localError("MAIL FROM", "5.6.7", ErrSMTPUTF8Required,
 			"the sender address or the message needs SMTPUTF8, which the server does not offer")
+	case dataProblem(body) != "":
+		txErr = localError("MAIL FROM", "5.6.0", ErrInvalidData, dataProblem(body))
 	case eight && !c.Supports("8BITMIME"):
 		txErr = localError("MAIL FROM", "5.6.3", ErrEightBitRequired,
 			"the message has 8-bit data and the server does not offer 8BITMIME")
