@@ -95,9 +95,8 @@ func TestMalformedKeys(t *testing.T) {
 		{"rsa only public", &rsa.PrivateKey{PublicKey: goodRSA.PublicKey}, []error{dkim.ErrInvalidKey}},
 
 		{"ecdsa typed nil", (*ecdsa.PrivateKey)(nil), []error{dkim.ErrInvalidKey, dkim.ErrNoKey}},
-		{"ecdsa zero value", &ecdsa.PrivateKey{}, []error{dkim.ErrInvalidKey}},
-		{"ecdsa nil Curve", ecWith(func(k *ecdsa.PrivateKey) { k.Curve = nil }), []error{dkim.ErrInvalidKey}},
-		{"ecdsa nil D", ecWith(func(k *ecdsa.PrivateKey) { k.D = nil }), []error{dkim.ErrInvalidKey}},
+		{"ecdsa zero value", &ecdsa.PrivateKey{}, []error{dkim.ErrUnsupportedKey}},
+		{"ecdsa nil Curve", ecWith(func(k *ecdsa.PrivateKey) { k.Curve = nil }), []error{dkim.ErrUnsupportedKey}},
 
 		{"ed25519 nil", ed25519.PrivateKey(nil), []error{dkim.ErrInvalidKey, dkim.ErrNoKey}},
 		{"ed25519 empty", ed25519.PrivateKey{}, []error{dkim.ErrInvalidKey}},

@@ -238,9 +238,8 @@ func checkPrivate(k any) error {
 		if k == nil {
 			return noKeyError("nil *ecdsa.PrivateKey")
 		}
-		if k.Curve == nil || k.D == nil {
-			return fmt.Errorf("%w: ECDSA key without curve or scalar", ErrInvalidKey)
-		}
+		// Any other ECDSA key is refused by checkPublic: DKIM has no
+		// ECDSA algorithm (RFC 8463 added Ed25519 only).
 	case ed25519.PrivateKey:
 		if k == nil {
 			return noKeyError("nil ed25519.PrivateKey")
