@@ -78,21 +78,27 @@ func (c *cache) put(k cacheKey, e *entry, now time.Time) {
 	c.m[k] = e
 }
 
-// evict drops expired entries and then, if the cache is still over 90% full,
-// arbitrary ones (map order is unspecified) until it is not. Dropping a tenth
-// at once keeps the cost of a full sweep off most inserts.
+// evict drops expired entries and then, if the cache is still over 90%
+// full, arbitrary ones.
 func (c *cache) evict(now time.Time) {
-	for k, e := range c.m {
-		if !now.Before(e.expires) {
-			delete(c.m, k)
+	trim(c.m, c.max, func(e *entry) bool { return !now.Before(e.expires) })
+}
+
+// trim drops the entries of m that expired and then, if m is still over 90%
+// of max, arbitrary ones (map order is unspecified) until it is not.
+// Dropping a tenth at once keeps the cost of a full sweep off most inserts.
+func trim[K comparable, V any](m map[K]V, max int, expired func(V) bool) {
+	for k, v := range m {
+		if expired(v) {
+			delete(m, k)
 		}
 	}
-	target := c.max - c.max/10 - 1
-	for k := range c.m {
-		if len(c.m) <= target {
+	target := max - max/10 - 1
+	for k := range m {
+		if len(m) <= target {
 			break
 		}
-		delete(c.m, k)
+		delete(m, k)
 	}
 }
 

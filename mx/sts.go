@@ -377,21 +377,7 @@ func (c *stsCache) putFailure(name, id string, now time.Time, err error) {
 		c.failures = make(map[string]*stsFailure)
 	}
 	if _, ok := c.failures[name]; !ok && len(c.failures) >= c.max {
-		// Drop the expired failures and then arbitrary ones (map order
-		// is unspecified) down to 90%, so that most inserts do not pay
-		// for a sweep.
-		for k, f := range c.failures {
-			if !now.Before(f.until) {
-				delete(c.failures, k)
-			}
-		}
-		target := c.max - c.max/10 - 1
-		for k := range c.failures {
-			if len(c.failures) <= target {
-				break
-			}
-			delete(c.failures, k)
-		}
+		trim(c.failures, c.max, func(f *stsFailure) bool { return !now.Before(f.until) })
 	}
 	c.failures[name] = &stsFailure{id: id, until: now.Add(policyRetryWait), err: err}
 }
