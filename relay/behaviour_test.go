@@ -44,35 +44,55 @@ func TestRcptMaxSplitsTransactions(t *testing.T) {
 	}
 }
 
-// A 452 for some recipients sends them again in a further transaction.
+// "Too many recipients" sends the rest again in a further transaction, in
+// each of the forms RFC 5321 §4.5.3.1.10 allows: 452, 451 4.5.3 and the
+// old 552; when a transaction takes none, they are deferred, not bounced.
 func TestTooManyRecipientsRetriedInNextTransaction(t *testing.T) {
-	s := newHarness(t)
-	var mu sync.Mutex
-	accepted := 0
-	addHost(t, s, "mx.example.com", relaytest.HostConfig{
-		MailReply: func(string) *relaytest.Reply {
-			mu.Lock()
-			accepted = 0
-			mu.Unlock()
-			return nil
-		},
-		RcptReply: func(string) *relaytest.Reply {
-			mu.Lock()
-			defer mu.Unlock()
-			if accepted == 2 {
-				return &relaytest.Reply{Code: 452, Enhanced: "4.5.3", Text: "too many recipients"}
+	for _, tooMany := range []relaytest.Reply{
+		{Code: 452, Enhanced: "4.5.3", Text: "too many recipients"},
+		{Code: 451, Enhanced: "4.5.3", Text: "too many recipients"},
+		{Code: 552, Enhanced: "5.5.3", Text: "too many recipients"},
+		{Code: 552, Text: "recipient storage exceeded"},
+	} {
+		t.Run(fmt.Sprintf("%d %s", tooMany.Code, tooMany.Enhanced), func(t *testing.T) {
+			s := newHarness(t)
+			var mu sync.Mutex
+			accepted, cap := 0, 2
+			addHost(t, s, "mx.example.com", relaytest.HostConfig{
+				MailReply: func(string) *relaytest.Reply {
+					mu.Lock()
+					accepted = 0
+					mu.Unlock()
+					return nil
+				},
+				RcptReply: func(string) *relaytest.Reply {
+					mu.Lock()
+					defer mu.Unlock()
+					if accepted == cap {
+						return &tooMany
+					}
+					accepted++
+					return nil
+				},
+			})
+			s.AddDomain("example.com", "mx.example.com")
+			c := s.Client()
+			res, err := c.Send(ctx(t), testMessage("a@example.com", "b@example.com", "c@example.com", "d@example.com", "e@example.com"))
+			if err != nil || res.Count(relay.Delivered) != 5 {
+				t.Fatalf("err %v, %+v", err, res)
 			}
-			accepted++
-			return nil
-		},
-	})
-	s.AddDomain("example.com", "mx.example.com")
-	res, err := s.Client().Send(ctx(t), testMessage("a@example.com", "b@example.com", "c@example.com", "d@example.com", "e@example.com"))
-	if err != nil || res.Count(relay.Delivered) != 5 {
-		t.Fatalf("err %v, %+v", err, res)
-	}
-	if n := len(s.Messages()); n != 3 {
-		t.Errorf("%d transactions, want 3", n)
+			if n := len(s.Messages()); n != 3 {
+				t.Errorf("%d transactions, want 3", n)
+			}
+			// A server that takes none: deferred, whatever the code.
+			mu.Lock()
+			cap = 0
+			mu.Unlock()
+			res, _ = c.Send(ctx(t), testMessage("f@example.com"))
+			if r := res.Recipients[0]; r.Status != relay.Deferred {
+				t.Errorf("none accepted: %v %d %s", r.Status, r.Code, r.Message)
+			}
+		})
 	}
 }
 
@@ -247,5 +267,44 @@ func TestBadInput(t *testing.T) {
 	cancel()
 	if _, err := c.Send(cctx, testMessage("a@example.com")); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled context: %v", err)
+	}
+}
+
+// A 503 to RCPT after MAIL was accepted means the server lost track of
+// the transaction (mox answers so when it kept an earlier one's state):
+// the recipients are deferred, never bounced, and the session is not
+// reused.
+func TestBadSequenceDeferredNotBounced(t *testing.T) {
+	s := newHarness(t)
+	var mu sync.Mutex
+	confused := true
+	h := addHost(t, s, "mx.example.com", relaytest.HostConfig{
+		RcptReply: func(string) *relaytest.Reply {
+			mu.Lock()
+			defer mu.Unlock()
+			if confused {
+				return &relaytest.Reply{Code: 503, Enhanced: "5.5.1", Text: "bad sequence of commands"}
+			}
+			return nil
+		},
+	})
+	s.AddDomain("example.com", "mx.example.com")
+	c := s.Client()
+	defer c.CloseIdleConnections()
+	res, _ := c.Send(ctx(t), testMessage("a@example.com", "b@example.com"))
+	for _, r := range res.Recipients {
+		if r.Status != relay.Deferred {
+			t.Errorf("%s: %v %d %s, want deferred", r.Recipient, r.Status, r.Code, r.Message)
+		}
+	}
+	mu.Lock()
+	confused = false
+	mu.Unlock()
+	before := h.Connections()
+	if _, err := c.Send(ctx(t), testMessage("a@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	if h.Connections() == before {
+		t.Error("the confused session was reused")
 	}
 }

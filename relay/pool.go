@@ -124,12 +124,13 @@ func (d *destination) notify() {
 
 // take returns an idle session for key, or reserves a connection slot and
 // returns nil (the caller dials, then hands the session to put or the slot
-// to drop). It waits while the destination is at its connection limit,
-// until ctx ends.
-func (p *pool) take(ctx context.Context, d *destination, key poolKey) (*session, error) {
+// to drop). With fresh set it never returns an idle session: after a
+// reused one turned out dead, the others idle as long are no better. It
+// waits while the destination is at its connection limit, until ctx ends.
+func (p *pool) take(ctx context.Context, d *destination, key poolKey, fresh bool) (*session, error) {
 	for {
 		p.mu.Lock()
-		for i := len(d.idle) - 1; i >= 0; i-- {
+		for i := len(d.idle) - 1; i >= 0 && !fresh; i-- {
 			s := d.idle[i]
 			if s.key != key {
 				continue

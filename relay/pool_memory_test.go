@@ -26,7 +26,7 @@ func TestPoolIdleListFreesSessions(t *testing.T) {
 	d.idle = append([]*session{other}, d.idle...)
 	d.open++
 	for range 4 {
-		s, err := p.take(context.Background(), d, key)
+		s, err := p.take(context.Background(), d, key, false)
 		if err != nil || s == nil {
 			t.Fatalf("take = %v, %v", s, err)
 		}
@@ -113,4 +113,29 @@ func BenchmarkPoolDestinationChurn(b *testing.B) {
 		now = now.Add(time.Second)
 	}
 	b.ReportMetric(float64(len(p.dests)), "dests")
+}
+
+// After a reused session turned out dead, the retry dials: it does not
+// take another session that has idled as long (two stale sessions used to
+// defer the message although the host took new connections).
+func TestPoolRetryAfterStaleDials(t *testing.T) {
+	var p pool
+	d := p.dest("mx.example.com", DestinationLimits{MaxConnections: 3}.withDefaults())
+	defer p.release(d)
+	key := poolKey{host: d.host}
+	for range 2 {
+		d.idle = append(d.idle, &session{key: key, cl: quietClient(t), idleSince: time.Now(), timer: time.AfterFunc(time.Hour, func() {})})
+		d.open++
+	}
+	s, err := p.take(context.Background(), d, key, false)
+	if err != nil || s == nil {
+		t.Fatalf("first take = %v, %v; want an idle session", s, err)
+	}
+	s, err = p.take(context.Background(), d, key, true)
+	if err != nil || s != nil {
+		t.Fatalf("retry take = %v, %v; want a slot to dial", s, err)
+	}
+	if d.open != 3 || len(d.idle) != 1 {
+		t.Errorf("open %d idle %d, want 3 and 1", d.open, len(d.idle))
+	}
 }

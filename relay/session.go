@@ -85,8 +85,8 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 	key := poolKey{host: host, source: a.source.Addr, policy: pol.name()}
 	// A reused session the server has meanwhile closed fails before any
 	// reply: then the message goes on a new connection, once.
-	for range 2 {
-		s, err := c.pool.take(ctx, d, key)
+	for try := range 2 {
+		s, err := c.pool.take(ctx, d, key, try > 0)
 		if err != nil {
 			a.lastErr = err
 			return false

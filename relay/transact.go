@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
@@ -19,9 +20,9 @@ const maxTransactions = 50
 
 // transact sends the message to every recipient over s, in as many
 // transactions as the server's recipient limit needs, and records each
-// recipient's outcome. Recipients refused with 452 ("too many recipients",
-// RFC 5321 §4.5.3.1.10) after others were accepted go again in the next
-// transaction; when a transaction accepts none of them they are deferred.
+// recipient's outcome. Recipients refused as "too many recipients" (see
+// tooMany) after others were accepted go again in the next transaction;
+// when a transaction accepts none of them they are deferred.
 //
 // It reports false, recording nothing, when s was reused from the pool and
 // turned out to be dead before the server answered anything: the caller
@@ -77,8 +78,15 @@ func (a *attempt) transact(ctx context.Context, s *session, d *destination) bool
 				a.setDelivered(i, s, tx.Final)
 				continue
 			}
-			if tooMany(rr.Err) && tx.Delivered() > 0 {
-				again = append(again, i)
+			if tooMany(rr.Err) {
+				if tx.Delivered() > 0 {
+					again = append(again, i)
+					continue
+				}
+				// None taken in this transaction: a later attempt, not
+				// a bounce, even for 552 (§4.5.3.1.10).
+				a.setErr(i, s, rr.Err)
+				a.results[i].Status = Deferred
 				continue
 			}
 			a.setErr(i, s, rr.Err)
@@ -153,11 +161,25 @@ func (a *attempt) setErr(i int, s *session, err error) {
 	}
 }
 
-// tooMany reports a 452 to RCPT or a recipient held back by RCPTMAX.
+// tooMany reports a recipient to send in another transaction: one held
+// back by RCPTMAX, or refused at RCPT with 452, 451 4.5.3 or 552, the
+// replies RFC 5321 §4.5.3.1.10 names for "too many recipients" (552 being
+// the old form, which clients should treat as temporary).
 func tooMany(err error) bool {
-	var se *smtpclient.Error
-	if errors.As(err, &se) && (se.Code == 452 || errors.Is(err, smtpclient.ErrTooManyRecipients)) {
+	if errors.Is(err, smtpclient.ErrTooManyRecipients) {
 		return true
+	}
+	var se *smtpclient.Error
+	if !errors.As(err, &se) || se.Command != "RCPT TO" {
+		return false
+	}
+	switch se.Code {
+	case 452: // also "insufficient storage"; a full mailbox (4.2.2) is not
+		return !strings.HasPrefix(se.Enhanced, "4.2.")
+	case 552:
+		return !strings.HasPrefix(se.Enhanced, "5.2.")
+	case 451:
+		return se.Enhanced == "4.5.3"
 	}
 	return false
 }

@@ -245,6 +245,15 @@ type tx struct {
 	mailErr                       error // MAIL was refused
 }
 
+// outOfSequence ends the session after a 503 ("bad sequence of commands")
+// to a command the transaction was ready for: to MAIL after the session
+// was reset, to RCPT after MAIL was accepted, to DATA after a recipient
+// was. The server has lost track of the transaction, so the reply says
+// nothing about the recipients; it is a (temporary) protocol error.
+func (t *tx) outOfSequence(command string, r Reply) error {
+	return t.c.fail(command, protoErr("the server answered %s with %s out of sequence", command, r))
+}
+
 // fill gives err to every sent recipient that has no outcome yet.
 func (t *tx) fill(err error) {
 	for _, i := range t.send {
@@ -315,6 +324,9 @@ func (t *tx) exchange() error {
 		return err
 	}
 	t.res.Mail = mr
+	if mr.Code == 503 {
+		return t.outOfSequence("MAIL FROM", mr)
+	}
 	if !mr.Positive() {
 		t.mailErr = replyError("MAIL FROM", mr)
 	}
@@ -337,6 +349,8 @@ func (t *tx) exchange() error {
 		}
 		t.res.Rcpts[i].Reply = r
 		switch {
+		case mailErr == nil && r.Code == 503:
+			return t.outOfSequence("RCPT TO", r)
 		case mailErr != nil:
 			t.res.Rcpts[i].Err = mailErr
 		case !r.Positive():
@@ -381,6 +395,9 @@ func (t *tx) dataReply() error {
 		return err
 	}
 	t.res.Data = r
+	if r.Code == 503 && t.accepted > 0 {
+		return t.outOfSequence("DATA", r)
+	}
 	if r.Code != 354 {
 		if t.accepted > 0 {
 			e := replyError("DATA", r)
@@ -427,7 +444,9 @@ func (t *tx) finalReply(command string) error {
 	if t.accepted == 0 {
 		return nil
 	}
-	c.needReset = false
+	// A transaction that failed at its end may have left state behind on
+	// a server that does not reset by itself (mox keeps it): RSET first.
+	c.needReset = !r.Positive()
 	if !r.Positive() {
 		e := replyError(command, r)
 		t.fill(e)
