@@ -135,6 +135,9 @@ func (j *Job) Validate() error {
 	if len(j.Recipients) == 0 {
 		return ErrNoRecipients
 	}
+	if j.Attempts < 0 {
+		return fmt.Errorf("%w: negative Attempts", ErrInvalid)
+	}
 	if badAddr(j.From) || (j.From != "" && DomainOf(j.From) == "") {
 		return fmt.Errorf("%w: sender %q", ErrInvalid, j.From)
 	}

@@ -48,7 +48,8 @@ func TestEnqueueFillsJob(t *testing.T) {
 	q := &queue.Queue{Store: s}
 	in := queue.NewJob("a@b.example", []string{"x@Dest.Example", "y@dest.example"}, []byte("x"))
 	in.Recipients[0].State = queue.Delivered // ignored
-	in.Attempts = 7                          // ignored
+	in.Attempts = 1                          // kept: tried once elsewhere
+	in.LastError = "451 try later"
 	in.Metadata = map[string]string{"ref": "42"}
 	id, err := q.Enqueue(context.Background(), in)
 	if err != nil {
@@ -58,9 +59,13 @@ func TestEnqueueFillsJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.RoutingKey != "dest.example" || j.Attempts != 0 || j.Recipients[0].State != queue.Pending ||
+	if j.RoutingKey != "dest.example" || j.Attempts != 1 || j.LastError != "451 try later" || j.Recipients[0].State != queue.Pending ||
 		j.Created.IsZero() || j.NextAttempt.Before(j.Created) || j.Metadata["ref"] != "42" {
 		t.Fatalf("stored job: %+v", j)
+	}
+	in.Attempts = -1
+	if _, err := q.Enqueue(context.Background(), in); !errors.Is(err, queue.ErrInvalid) {
+		t.Errorf("Enqueue with negative Attempts: %v", err)
 	}
 	if _, err := q.Get(context.Background(), "nope"); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("Get of an unknown id: %v", err)

@@ -154,9 +154,12 @@ func (q *Queue) log(level slog.Level, msg string, args ...any) {
 // once the Store holds the job durably. The caller sets From, the
 // recipients' addresses, Message, and optionally RoutingKey ("" → the
 // domain of the first recipient; enqueue one job per domain for the
-// per-key limit to mean what it says), Metadata, Held and NextAttempt (zero
-// → now; later delays the first attempt). Enqueue sets ID, Created, the
-// recipients' states and clears the rest. It keeps no reference to job.
+// per-key limit to mean what it says), Metadata, Held, NextAttempt (zero
+// → now; later delays the first attempt), and Attempts and LastError for a
+// message already tried elsewhere (relay's Send queues its deferrals with
+// the attempt it made counted, so the retry schedule goes on from there).
+// Enqueue sets ID, Created, the recipients' states and clears the rest. It
+// keeps no reference to job.
 // Idle workers of a running queue are woken at once.
 func (q *Queue) Enqueue(ctx context.Context, job *Job) (string, error) {
 	q.init()
@@ -174,8 +177,6 @@ func (q *Queue) Enqueue(ctx context.Context, job *Job) (string, error) {
 	}
 	j.ID = NewID(now)
 	j.Created = now
-	j.Attempts = 0
-	j.LastError = ""
 	j.Lease = Lease{}
 	if j.NextAttempt.IsZero() || j.NextAttempt.Before(now) {
 		j.NextAttempt = now

@@ -14,6 +14,7 @@ import (
 	"github.com/mxrelay/mxrelay/mime"
 	"github.com/mxrelay/mxrelay/mx"
 	"github.com/mxrelay/mxrelay/mx/mxtest"
+	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
 	"github.com/mxrelay/mxrelay/relay/relaytest"
 )
@@ -306,5 +307,34 @@ func TestBadSequenceDeferredNotBounced(t *testing.T) {
 	}
 	if h.Connections() == before {
 		t.Error("the confused session was reused")
+	}
+}
+
+// MaxMessageSize bounds Send and Enqueue as it bounds SendRaw: nothing is
+// sent or stored.
+func TestMaxMessageSizeBoundsEveryEntry(t *testing.T) {
+	s := newHarness(t)
+	addHost(t, s, "mx.example.com", relaytest.HostConfig{})
+	s.AddDomain("example.com", "mx.example.com")
+	c := s.Client()
+	c.MaxMessageSize = 2000
+	c.Store = &queue.MemoryStore{}
+	m := testMessage("a@example.com")
+	m.Text = strings.Repeat("long text ", 300)
+	if res, err := c.Send(ctx(t), m); !errors.Is(err, relay.ErrMessageTooLarge) || res != nil {
+		t.Errorf("Send: %v, %v", res, err)
+	}
+	if _, err := c.Enqueue(ctx(t), m); !errors.Is(err, relay.ErrMessageTooLarge) {
+		t.Errorf("Enqueue: %v", err)
+	}
+	raw := "From: a@example.org\r\n\r\n" + strings.Repeat("long text\r\n", 300)
+	if _, err := c.SendRaw(ctx(t), "a@example.org", []string{"a@example.com"}, strings.NewReader(raw)); !errors.Is(err, relay.ErrMessageTooLarge) {
+		t.Errorf("SendRaw: %v", err)
+	}
+	if n := len(s.Messages()); n != 0 {
+		t.Errorf("%d messages sent", n)
+	}
+	if st, err := c.Queue().Stats(ctx(t)); err != nil || st.Queued != 0 {
+		t.Errorf("queue %+v, %v", st, err)
 	}
 }

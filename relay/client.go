@@ -139,7 +139,9 @@ type Client struct {
 	// MaxParallelDomains bounds how many recipient domains of one message
 	// are delivered at once. 0 → DefaultMaxParallelDomains.
 	MaxParallelDomains int
-	// MaxMessageSize bounds what SendRaw reads. 0 → DefaultMaxMessageSize.
+	// MaxMessageSize bounds the message Send and Enqueue write and SendRaw
+	// reads, before signing; a larger one is ErrMessageTooLarge and is not
+	// sent. 0 → DefaultMaxMessageSize.
 	MaxMessageSize int64
 
 	// Events, if set, is told of every state change of every message:
@@ -215,16 +217,9 @@ func (c *Client) Send(ctx context.Context, m *mime.Message) (*Result, error) {
 
 // SendWith is Send with options; opts may be nil.
 func (c *Client) SendWith(ctx context.Context, m *mime.Message, opts *SendOptions) (*Result, error) {
-	if m == nil {
-		return nil, fmt.Errorf("%w: nil message", ErrInvalidMessage)
-	}
-	from, err := m.EnvelopeFrom()
+	from, data, err := c.write(m)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
-	}
-	data, err := m.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+		return nil, err
 	}
 	var o origin
 	if opts != nil {
@@ -232,6 +227,24 @@ func (c *Client) SendWith(ctx context.Context, m *mime.Message, opts *SendOption
 		o.want = opts.Source
 	}
 	return c.send(ctx, from, m.Recipients(), data, o)
+}
+
+// write validates m and writes it: the envelope sender and the bytes, at
+// most MaxMessageSize of them. Send and Enqueue share it.
+func (c *Client) write(m *mime.Message) (from string, data []byte, err error) {
+	if m == nil {
+		return "", nil, fmt.Errorf("%w: nil message", ErrInvalidMessage)
+	}
+	if from, err = m.EnvelopeFrom(); err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	if data, err = m.Bytes(); err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	if limit := c.maxMessageSize(); int64(len(data)) > limit {
+		return "", nil, fmt.Errorf("%w: %d bytes written, over MaxMessageSize %d", ErrMessageTooLarge, len(data), limit)
+	}
+	return from, data, nil
 }
 
 // SendRaw sends an already written message (RFC 5322 bytes, read whole

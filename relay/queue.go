@@ -50,16 +50,9 @@ func (c *Client) EnqueueWith(ctx context.Context, m *mime.Message, opts *Enqueue
 	if c.Store == nil {
 		return "", ErrNoStore
 	}
-	if m == nil {
-		return "", fmt.Errorf("%w: nil message", ErrInvalidMessage)
-	}
-	from, err := m.EnvelopeFrom()
+	from, data, err := c.write(m)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidMessage, err)
-	}
-	data, err := m.Bytes()
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+		return "", err
 	}
 	if data, err = c.sign(data); err != nil {
 		return "", err
@@ -195,15 +188,20 @@ func (r *RecipientResult) reply() string {
 // job, due at the retry policy's first interval, and notes its id in res.
 func (c *Client) queueDeferred(ctx context.Context, from string, data []byte, o origin, res *Result) (time.Time, error) {
 	var to []string
+	var why string
 	for _, r := range res.Recipients {
 		if r.Status == Deferred {
 			to = append(to, r.Recipient)
+			if why == "" {
+				why = r.Err().Error()
+			}
 		}
 	}
 	if len(to) == 0 {
 		return time.Time{}, nil
 	}
 	job := queue.NewJob(from, to, data)
+	job.LastError = why
 	job.Metadata = maps.Clone(o.meta)
 	if o.want.IsValid() {
 		if job.Metadata == nil {

@@ -163,6 +163,11 @@ func TestSendQueuesDeferrals(t *testing.T) {
 	if e.NextAttempt.IsZero() || e.MessageID != res.QueueID || e.Code != 451 {
 		t.Errorf("deferred event %+v", e)
 	}
+	// The attempt Send made counts: the first queued retry is the second.
+	j, err := c.Queue().Get(ctx(t), res.QueueID)
+	if err != nil || j.Attempts != 1 || !strings.Contains(j.LastError, "451") {
+		t.Errorf("queued job: %v, attempts %d, last error %q", err, j.Attempts, j.LastError)
+	}
 	fail.Store(false)
 	runClient(t, c)
 	d := log.waitFor(t, relay.EventDelivered, "later@example.com")
