@@ -264,10 +264,59 @@ func TestBadInput(t *testing.T) {
 	if _, err := c.SendRaw(ctx(t), "a@example.org", []string{"b@example.com"}, nil); !errors.Is(err, relay.ErrInvalidMessage) {
 		t.Errorf("nil reader: %v", err)
 	}
+	// A done context still gives a Result with every recipient, deferred.
+	c.MaxMessageSize = 0
 	cctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := c.Send(cctx, testMessage("a@example.com")); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled context: %v", err)
+	res, err := c.Send(cctx, testMessage("a@example.com", "b@example.net"))
+	if !errors.Is(err, context.Canceled) || res == nil || len(res.Recipients) != 2 {
+		t.Fatalf("canceled context: %v, %+v", err, res)
+	}
+	for _, r := range res.Recipients {
+		if r.Status != relay.Deferred || !errors.Is(r.Err(), context.Canceled) {
+			t.Errorf("canceled context: %+v", r)
+		}
+	}
+}
+
+// Every string that reaches an SMTP command line is checked up front: a
+// bad EHLO name, in Hostname or a Source, fails the first call instead of
+// every connection of a five-day retry schedule.
+func TestBadHelloNameRefusedUpFront(t *testing.T) {
+	for _, bad := range []string{"mäil.example.org", "-mail.example.org", "mail..example.org", "mail example.org", "[300.1.2.3]", "mail.example.org."} {
+		s := newHarness(t)
+		h := addHost(t, s, "mx.example.com", relaytest.HostConfig{})
+		s.AddDomain("example.com", "mx.example.com")
+		c := s.Client()
+		c.Hostname = bad
+		c.Store = &queue.MemoryStore{}
+		if res, err := c.Send(ctx(t), testMessage("a@example.com")); !errors.Is(err, relay.ErrInvalidEnvelope) || res != nil {
+			t.Errorf("Hostname %q: Send %v, %+v", bad, err, res)
+		}
+		if _, err := c.Enqueue(ctx(t), testMessage("a@example.com")); !errors.Is(err, relay.ErrInvalidEnvelope) {
+			t.Errorf("Hostname %q: Enqueue %v", bad, err)
+		}
+		if err := c.Run(ctx(t)); !errors.Is(err, relay.ErrInvalidEnvelope) {
+			t.Errorf("Hostname %q: Run %v", bad, err)
+		}
+		c.Hostname = ""
+		c.Sources = []relay.Source{{Addr: netip.MustParseAddr("127.0.0.1"), Hostname: bad}}
+		if _, err := c.Send(ctx(t), testMessage("a@example.com")); !errors.Is(err, relay.ErrInvalidEnvelope) {
+			t.Errorf("Source Hostname %q: Send %v", bad, err)
+		}
+		if n := h.Connections(); n != 0 {
+			t.Errorf("Hostname %q: %d connections", bad, n)
+		}
+	}
+	for _, good := range []string{"xn--mil-ila.example.org", "mail-1.example.org", "[127.0.0.1]", "[IPv6:::1]", "localhost"} {
+		s := newHarness(t)
+		addHost(t, s, "mx.example.com", relaytest.HostConfig{})
+		s.AddDomain("example.com", "mx.example.com")
+		c := s.Client()
+		c.Hostname = good
+		if _, err := c.Send(ctx(t), testMessage("a@example.com")); err != nil {
+			t.Errorf("Hostname %q: %v", good, err)
+		}
 	}
 }
 

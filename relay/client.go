@@ -18,6 +18,7 @@ import (
 	"github.com/mxrelay/mxrelay/mime"
 	"github.com/mxrelay/mxrelay/mx"
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
 )
 
 // Defaults for the Client fields whose zero value means "the default".
@@ -334,10 +335,7 @@ func normalizeEnvelope(from string, to []string) (envelope, error) {
 // send signs data if a Signer is set, delivers it, and queues the
 // deferred recipients when there is a Store.
 func (c *Client) send(ctx context.Context, from string, to []string, data []byte, o origin) (*Result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := c.checkSources(); err != nil {
+	if err := c.checkConfig(); err != nil {
 		return nil, err
 	}
 	var err error
@@ -350,7 +348,18 @@ func (c *Client) send(ctx context.Context, from string, to []string, data []byte
 	}
 	meta := o.meta
 	o.start = time.Now()
-	res := c.deliver(ctx, from, to, data, o)
+	var res *Result
+	if err := ctx.Err(); err != nil {
+		// Too late to try: every recipient is deferred (and queued, with
+		// a Store), so that the caller still gets a Result to range over.
+		res = &Result{Recipients: make([]RecipientResult, len(to))}
+		for i, r := range to {
+			res.Recipients[i] = RecipientResult{Recipient: r}
+			res.Recipients[i].fail(Deferred, &Error{Recipient: r, Enhanced: "4.4.7", Message: "not attempted: " + err.Error(), Err: err})
+		}
+	} else {
+		res = c.deliver(ctx, from, to, data, o)
+	}
 	var qerr error
 	var next time.Time
 	if c.Store != nil {
@@ -447,22 +456,24 @@ func (c *Client) helloName() string {
 		return c.Hostname
 	}
 	h, err := os.Hostname()
-	if err != nil || h == "" || strings.EqualFold(h, "localhost") || strings.HasPrefix(strings.ToLower(h), "localhost.") {
+	if err != nil || strings.EqualFold(h, "localhost") || strings.HasPrefix(strings.ToLower(h), "localhost.") ||
+		smtpclient.CheckHelloName(h) != nil {
 		return ""
 	}
 	return h
 }
 
-// checkHostname validates a configured EHLO name before any connection.
-func (c *Client) checkHostname() error {
-	h := c.Hostname
-	if h == "" {
-		return nil
+// checkConfig validates, before anything is sent or stored, the settings
+// that would otherwise fail at every connection: the EHLO names of
+// Hostname and Sources (the rule of every SMTP command line, shared with
+// the SMTP client) and the Sources' addresses.
+func (c *Client) checkConfig() error {
+	if c.Hostname != "" {
+		if err := smtpclient.CheckHelloName(c.Hostname); err != nil {
+			return fmt.Errorf("%w: Client.Hostname: %w", ErrInvalidEnvelope, err)
+		}
 	}
-	if len(h) > 255 || strings.ContainsAny(h, "\r\n\x00 <>\t") {
-		return fmt.Errorf("%w: EHLO name %q", ErrInvalidEnvelope, h)
-	}
-	return nil
+	return c.checkSources()
 }
 
 // lockedWriter serializes the transcripts of concurrent sessions.

@@ -17,18 +17,14 @@ import (
 // returns the results in the order of to.
 func (c *Client) deliver(ctx context.Context, from string, to []string, data []byte, o origin) *Result {
 	res := &Result{Recipients: make([]RecipientResult, len(to))}
-	if err := c.checkHostname(); err != nil {
-		for i, r := range to {
-			res.Recipients[i] = RecipientResult{Recipient: r, Status: Bounced, Message: err.Error()}
-		}
-		return res
-	}
 	// An address SMTP cannot carry fails alone, before any connection,
 	// rather than taking its domain's other recipients with it; a bad
 	// sender fails every recipient (RFC 3463 5.1.7 and 5.1.3).
 	if err := smtpclient.CheckReversePath(from); err != nil {
+		bad := &Error{Enhanced: "5.1.7", Message: err.Error(), Permanent: true, Err: fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)}
 		for i, r := range to {
-			res.Recipients[i] = RecipientResult{Recipient: r, Status: Bounced, Enhanced: "5.1.7", Message: err.Error()}
+			res.Recipients[i] = RecipientResult{Recipient: r}
+			res.Recipients[i].fail(Bounced, bad)
 		}
 		return res
 	}
@@ -37,7 +33,9 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	byDomain := make(map[string][]int)
 	for i, r := range to {
 		if err := smtpclient.CheckForwardPath(r); err != nil {
-			res.Recipients[i] = RecipientResult{Recipient: r, Status: Bounced, Enhanced: "5.1.3", Message: err.Error()}
+			res.Recipients[i] = RecipientResult{Recipient: r}
+			res.Recipients[i].fail(Bounced, &Error{Recipient: r, Enhanced: "5.1.3", Message: err.Error(), Permanent: true,
+				Err: fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)})
 			continue
 		}
 		d := strings.ToLower(r[strings.LastIndexByte(r, '@')+1:])
@@ -124,19 +122,19 @@ func (a *attempt) run(ctx context.Context) {
 	a.c.Trace.mxResolved(a.domain, hosts, err)
 	switch {
 	case errors.Is(err, mx.ErrNullMX):
-		a.finish(Bounced, 0, "5.1.10", "domain accepts no mail (null MX, RFC 7505)")
+		a.finish(Bounced, &Error{Enhanced: "5.1.10", Message: "domain accepts no mail (null MX, RFC 7505)", Permanent: true, Err: err})
 		return
 	case errors.Is(err, mx.ErrNoDomain):
-		a.finish(Bounced, 0, "5.1.2", "domain does not exist (NXDOMAIN)")
+		a.finish(Bounced, &Error{Enhanced: "5.1.2", Message: "domain does not exist (NXDOMAIN)", Permanent: true, Err: err})
 		return
 	case errors.Is(err, mx.ErrInvalidName):
-		a.finish(Bounced, 0, "5.1.2", "invalid domain: "+err.Error())
+		a.finish(Bounced, &Error{Enhanced: "5.1.2", Message: "invalid domain: " + err.Error(), Permanent: true, Err: err})
 		return
 	case err != nil:
-		a.finish(Deferred, 0, "4.4.3", "MX lookup failed: "+err.Error())
+		a.finish(Deferred, &Error{Enhanced: "4.4.3", Message: "MX lookup failed: " + err.Error(), Err: err})
 		return
 	case len(hosts) == 0:
-		a.finish(Deferred, 0, "4.4.3", "no usable MX host")
+		a.finish(Deferred, &Error{Enhanced: "4.4.3", Message: "no usable MX host"})
 		return
 	}
 
@@ -158,7 +156,7 @@ func (a *attempt) run(ctx context.Context) {
 				}
 			}
 			if len(allowed) == 0 {
-				a.finish(Deferred, 0, "4.7.5", "no MX host matches the domain's MTA-STS policy")
+				a.finish(Deferred, &Error{Enhanced: "4.7.5", Message: "no MX host matches the domain's MTA-STS policy", Err: ErrTLSRequired})
 				return
 			}
 			hosts = allowed
@@ -180,32 +178,50 @@ func (a *attempt) run(ctx context.Context) {
 	}
 	switch {
 	case a.tried > 0 && a.forbidden == a.tried:
-		a.finish(Bounced, 0, "5.4.4", fmt.Sprintf("every MX address is loopback, private or reserved (%v)", a.lastErr))
+		a.finish(Bounced, &Error{Host: hostOf(a.lastErr), Enhanced: "5.4.4", Permanent: true, Err: a.lastErr,
+			Message: fmt.Sprintf("every MX address is loopback, private or reserved (%v)", a.lastErr)})
 	case a.lastErr != nil:
 		a.deferAll(a.lastErr)
 	default:
-		a.finish(Deferred, 0, "4.4.1", "no MX host could be reached")
+		a.finish(Deferred, &Error{Enhanced: "4.4.1", Message: "no MX host could be reached"})
 	}
 }
 
 // finish gives every recipient the same outcome.
-func (a *attempt) finish(s Status, code int, enhanced, msg string) {
+func (a *attempt) finish(s Status, err error) {
 	for i := range a.results {
-		r := &a.results[i]
-		r.Status, r.Code, r.Enhanced, r.Message = s, code, enhanced, msg
+		a.results[i].fail(s, err)
 	}
 }
 
 // deferAll defers every recipient with the reason err gives.
 func (a *attempt) deferAll(err error) {
-	code, enhanced, msg := describe(err)
-	if enhanced == "" {
-		enhanced = "4.4.1"
+	for i := range a.results {
+		r := &a.results[i]
+		r.fail(Deferred, err)
+		if r.Enhanced == "" {
+			r.Enhanced = "4.4.1"
+		}
+		if r.Code >= 500 {
+			// A 5xx greeting or EHLO from every host is still no reply
+			// about the recipients: keep it temporary, as Postfix does.
+			r.Code = 0
+		}
 	}
-	if code >= 500 {
-		// A 5xx greeting or EHLO from every host is still no reply about
-		// the recipients: keep it temporary, as Postfix does.
-		code = 0
+}
+
+// hostOf is the MX host named by the first *Error in err's chain that
+// names one, or "".
+func hostOf(err error) string {
+	for err != nil {
+		if e, ok := err.(*Error); ok && e.Host != "" {
+			return e.Host
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return ""
+		}
+		err = u.Unwrap()
 	}
-	a.finish(Deferred, code, enhanced, msg)
+	return ""
 }

@@ -36,7 +36,14 @@
 //     a 4xx greeting or a refused TLS session moves on to the next address
 //     or host; a reply to RCPT does not.
 //
-// Errors: [Result.Err] joins an [*Error] per recipient that was not
-// delivered; [IsPermanent] tells a bounce from a deferral; sentinels such as
-// [ErrForbiddenAddress] and [ErrTLSRequired] work with errors.Is.
+// Results and errors: Send and SendRaw return a [Result] with an entry per
+// recipient whenever there are recipients, even with an error (a done
+// context defers them all); the Result is nil only when the message or the
+// Client's configuration is invalid, and the error says which
+// ([ErrInvalidMessage], [ErrInvalidEnvelope], [ErrMessageTooLarge], ...).
+// [Result.Err] joins an [*Error] per recipient that was not delivered, each
+// wrapping the original cause, so that sentinels such as
+// [ErrForbiddenAddress], [ErrTLSRequired] and context.Canceled work with
+// errors.Is on it, on [RecipientResult.Err] and on [Event.Err];
+// [IsPermanent] tells a bounce from a deferral.
 package relay

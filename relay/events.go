@@ -48,6 +48,22 @@ type Event struct {
 	NextAttempt time.Time         `json:"next_attempt,omitzero"` // EventDeferred of a queued message
 	Metadata    map[string]string `json:"metadata,omitempty"`    // the caller's, from EnqueueOptions or SendOptions
 	Latency     time.Duration     `json:"latency,omitempty"`     // EventDelivered: since the message was sent or queued
+
+	cause error // a deferral's or bounce's original error, for Err
+}
+
+// Err returns nil for an event that reports no failure (queued, attempt,
+// delivered) and otherwise an *Error for the recipient, which wraps the
+// original cause where the attempt that failed is known (errors.Is finds
+// ErrTLSRequired, ErrForbiddenAddress and the other sentinels through it).
+func (e Event) Err() error {
+	switch e.Type {
+	case EventDeferred, EventBounced, EventExpired:
+	default:
+		return nil
+	}
+	return &Error{Recipient: e.Recipient, Host: e.MX, Code: e.Code, Enhanced: e.Enhanced,
+		Message: e.Message, Permanent: e.Type != EventDeferred, Err: e.cause}
 }
 
 // DefaultEventBuffer is the number of events waiting for Client.Events
@@ -113,7 +129,7 @@ func resultEvent(r *RecipientResult, msgID string, meta map[string]string, start
 	e := Event{
 		Time: time.Now(), MessageID: msgID, Recipient: r.Recipient, Domain: domainOf(r.Recipient),
 		MX: r.MX, Source: r.Source, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message,
-		TLS: r.TLS, Metadata: meta,
+		TLS: r.TLS, Metadata: meta, cause: r.cause,
 	}
 	switch r.Status {
 	case Delivered:

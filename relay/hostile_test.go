@@ -98,7 +98,7 @@ func TestInjectionRefusedBeforeConnecting(t *testing.T) {
 	}
 	c.Hostname = "client.example\r\nMAIL FROM:<x@y>"
 	res, err := c.SendRaw(ctx(t), "a@example.org", []string{"b@example.com"}, strings.NewReader(msg))
-	if err == nil || res.Recipients[0].Status != relay.Bounced {
+	if !errors.Is(err, relay.ErrInvalidEnvelope) || res != nil {
 		t.Errorf("bad EHLO name: err=%v res=%+v", err, res)
 	}
 	if n := h.Connections(); n != 0 {

@@ -50,6 +50,9 @@ func (c *Client) EnqueueWith(ctx context.Context, m *mime.Message, opts *Enqueue
 	if c.Store == nil {
 		return "", ErrNoStore
 	}
+	if err := c.checkConfig(); err != nil {
+		return "", err
+	}
 	from, data, err := c.write(m)
 	if err != nil {
 		return "", err
@@ -93,10 +96,15 @@ func routingKey(job *queue.Job) string {
 
 // Run delivers queued messages until ctx ends, then lets deliveries in
 // flight finish within the queue's grace period and returns ctx.Err().
-// Without a Store it returns ErrNoStore at once.
+// Without a Store it returns ErrNoStore at once, and with a malformed
+// Hostname or Source the configuration error (ErrInvalidEnvelope,
+// ErrUnknownSource).
 func (c *Client) Run(ctx context.Context) error {
 	if c.Store == nil {
 		return ErrNoStore
+	}
+	if err := c.checkConfig(); err != nil {
+		return err
 	}
 	defer c.CloseIdleConnections()
 	return c.Queue().Run(ctx)
@@ -134,6 +142,11 @@ func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
 	o := origin{id: job.ID, meta: job.Metadata, start: job.Created}
 	if s, ok := job.Metadata[sourceKey]; ok {
 		o.want, _ = netip.ParseAddr(s)
+	}
+	if err := c.checkConfig(); err != nil {
+		// The configuration changed under a running queue: retry, as it
+		// may be fixed, until the message expires.
+		return queue.Outcomes(job, queue.Deferred, err.Error())
 	}
 	var err error
 	if o.src, err = c.pickSource(o.want); err != nil {

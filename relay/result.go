@@ -3,10 +3,18 @@ package relay
 import (
 	"errors"
 	"sort"
+
+	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
 )
 
-// Result reports what became of every recipient of one message.
+// Result reports what became of every recipient of one message. Send,
+// SendRaw and Deliver return one with an entry for every envelope
+// recipient, in order, whenever there are recipients; a nil Result means
+// nothing was attempted because the message or the Client's configuration
+// is invalid (the error says which).
 type Result struct {
+	// Recipients holds one outcome per envelope recipient, in the order
+	// of the envelope (To, Cc, Bcc for Send).
 	Recipients []RecipientResult `json:"recipients"`
 	// QueueID is the id of the job holding the deferred recipients, when
 	// the Client has a Store and some were deferred.
@@ -23,6 +31,39 @@ type RecipientResult struct {
 	MX        string  `json:"mx,omitempty"`       // host that answered
 	Source    string  `json:"source,omitempty"`   // local address the connection came from
 	TLS       TLSInfo `json:"tls"`                // how the session that carried it was protected
+
+	cause error // why it was not delivered: the original error chain
+}
+
+// fail records that the recipient was not delivered, and why: status,
+// codes, message and host come from err (an *Error, an *smtpclient.Error
+// or any other error), and err itself is kept for Err. Every outcome that
+// is not a delivery goes through here.
+func (r *RecipientResult) fail(status Status, err error) {
+	r.Status, r.cause = status, err
+	r.Code, r.Enhanced, r.Message = 0, "", ""
+	if err == nil {
+		return
+	}
+	var re *Error
+	var se *smtpclient.Error
+	switch {
+	case errors.As(err, &re):
+		r.Code, r.Enhanced, r.Message = re.Code, re.Enhanced, re.Message
+		if re.Message == "" && re.Err != nil {
+			r.Message = re.Err.Error()
+		}
+		if h := hostOf(err); h != "" {
+			r.MX = h
+		}
+	case errors.As(err, &se):
+		r.Code, r.Enhanced, r.Message = se.Code, se.Enhanced, se.Message
+		if r.Message == "" && se.Err != nil {
+			r.Message = se.Err.Error()
+		}
+	default:
+		r.Message = err.Error()
+	}
 }
 
 // TLSInfo describes the transport security of the session that carried (or
@@ -34,7 +75,9 @@ type TLSInfo struct {
 }
 
 // Err returns nil when the recipient was delivered, and otherwise an *Error
-// describing why not.
+// describing why not, which wraps the original cause: errors.Is finds
+// ErrTLSRequired, ErrForbiddenAddress, context.Canceled and the other
+// sentinels through it. (A result decoded from JSON has no cause.)
 func (r *RecipientResult) Err() error {
 	if r.Status == Delivered {
 		return nil
@@ -46,6 +89,7 @@ func (r *RecipientResult) Err() error {
 		Enhanced:  r.Enhanced,
 		Message:   r.Message,
 		Permanent: r.Status == Bounced,
+		Err:       r.cause,
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -26,7 +25,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 	if err != nil {
 		a.addrsLeft--
 		log.Info("address lookup failed", "err", err)
-		a.lastErr = fmt.Errorf("%s: address lookup: %w", host, err)
+		a.lastErr = &Error{Host: host, Enhanced: "4.4.3", Message: "address lookup: " + err.Error(), Err: err}
 		return false
 	}
 	pol := a.policy
@@ -60,7 +59,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 			if err := checkDestination(ip); err != nil {
 				a.forbidden++
 				log.Warn("refusing MX address", "addr", ip, "err", err)
-				a.lastErr = fmt.Errorf("%s: %w", host, err)
+				a.lastErr = &Error{Host: host, Message: err.Error(), Err: err}
 				c.Trace.connected(host, ip, err)
 				continue
 			}
@@ -301,23 +300,6 @@ func hostError(host, step string, err error) error {
 			Message: se.Message, Permanent: se.Permanent(), Err: err}
 	}
 	return &Error{Host: host, Command: step, Message: err.Error(), Err: err}
-}
-
-// describe extracts the reply code, enhanced code and text of err.
-func describe(err error) (code int, enhanced, msg string) {
-	var re *Error
-	if errors.As(err, &re) {
-		msg = re.Message
-		if re.Host != "" {
-			msg = re.Host + ": " + msg
-		}
-		return re.Code, re.Enhanced, msg
-	}
-	var se *smtpclient.Error
-	if errors.As(err, &se) {
-		return se.Code, se.Enhanced, se.Message
-	}
-	return 0, "", err.Error()
 }
 
 // prefixWriter puts a prefix before every line of a transcript.

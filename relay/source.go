@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"strings"
+
+	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
 )
 
 // ErrUnknownSource: a message asked for a source address that is not one
@@ -60,8 +61,10 @@ func (c *Client) checkSources() error {
 		if !s.Addr.IsValid() {
 			return fmt.Errorf("%w: a Source has no address", ErrUnknownSource)
 		}
-		if len(s.Hostname) > 255 || strings.ContainsAny(s.Hostname, "\r\n\x00 <>\t") {
-			return fmt.Errorf("%w: EHLO name %q", ErrInvalidEnvelope, s.Hostname)
+		if s.Hostname != "" {
+			if err := smtpclient.CheckHelloName(s.Hostname); err != nil {
+				return fmt.Errorf("%w: Source %s: %w", ErrInvalidEnvelope, s.Addr, err)
+			}
 		}
 	}
 	return nil

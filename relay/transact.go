@@ -142,23 +142,12 @@ func (a *attempt) setDelivered(i int, s *session, final smtpclient.Reply) {
 func (a *attempt) setErr(i int, s *session, err error) {
 	r := &a.results[i]
 	r.MX, r.TLS, r.Source = s.host, s.tls, s.local.String()
+	st := Deferred
 	var se *smtpclient.Error
-	if errors.As(err, &se) {
-		r.Code, r.Enhanced, r.Message = se.Code, se.Enhanced, se.Message
-		if r.Message == "" && se.Err != nil {
-			r.Message = se.Err.Error()
-		}
-		if se.Permanent() {
-			r.Status = Bounced
-		} else {
-			r.Status = Deferred
-		}
-		return
+	if errors.As(err, &se) && se.Permanent() {
+		st = Bounced
 	}
-	r.Status = Deferred
-	if err != nil {
-		r.Message = err.Error()
-	}
+	r.fail(st, err)
 }
 
 // tooMany reports a recipient to send in another transaction: one held

@@ -282,7 +282,7 @@ func (c *Client) cmd(command string, d time.Duration, parts ...string) (Reply, e
 // name must be a domain or an address literal; it is sent as given (the
 // caller decides it; this package never sends "localhost" by itself).
 func (c *Client) Hello(ctx context.Context, name string) error {
-	if err := checkHelloName(name); err != nil {
+	if err := CheckHelloName(name); err != nil {
 		return err
 	}
 	if err := c.begin(ctx); err != nil {

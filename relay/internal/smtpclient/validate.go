@@ -2,6 +2,7 @@ package smtpclient
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"unicode/utf8"
 )
@@ -10,18 +11,70 @@ import (
 // 256 octets including the angle brackets).
 const maxPath = 254
 
-// checkHelloName accepts a domain or address literal for EHLO/HELO: printable
-// ASCII without spaces, at most 255 octets.
-func checkHelloName(name string) error {
+// CheckHelloName reports whether name can be sent with EHLO or HELO: a
+// domain (RFC 5321 §4.1.2: labels of ASCII letters, digits and hyphens,
+// neither starting nor ending with a hyphen, each at most 63 octets, at
+// most 255 in all; a trailing dot is not allowed) or an address literal
+// ("[192.0.2.1]", "[IPv6:2001:db8::1]"). An internationalised name must be
+// given as its A-label ("xn--mil-ila.example.org"). Errors wrap
+// ErrInvalidInput.
+func CheckHelloName(name string) error {
 	if name == "" || len(name) > 255 {
-		return fmt.Errorf("%w: EHLO name %q: empty or too long", ErrInvalidInput, name)
+		return fmt.Errorf("%w: EHLO name %q: empty or longer than 255 octets", ErrInvalidInput, name)
 	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c <= ' ' || c >= 0x7f || c == '<' || c == '>' {
-			return fmt.Errorf("%w: EHLO name %q: byte %#02x not allowed", ErrInvalidInput, name, c)
+	if name[0] == '[' {
+		if reason := addressLiteral(name); reason != "" {
+			return fmt.Errorf("%w: EHLO name %q: %s", ErrInvalidInput, name, reason)
 		}
+		return nil
+	}
+	if reason := domainSyntax(name); reason != "" {
+		return fmt.Errorf("%w: EHLO name %q: %s", ErrInvalidInput, name, reason)
 	}
 	return nil
+}
+
+// domainSyntax returns why name is not an RFC 5321 Domain, or "".
+func domainSyntax(name string) string {
+	for label := range strings.SplitSeq(name, ".") {
+		switch {
+		case label == "":
+			return "empty label"
+		case len(label) > 63:
+			return "label longer than 63 octets"
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return "label starts or ends with a hyphen"
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				if c >= 0x80 {
+					return "not ASCII (give the A-label, xn--...)"
+				}
+				return fmt.Sprintf("byte %#02x not allowed", c)
+			}
+		}
+	}
+	return ""
+}
+
+// addressLiteral returns why s is not an RFC 5321 §4.1.3 address literal
+// for IPv4 or IPv6, or "".
+func addressLiteral(s string) string {
+	if len(s) < 3 || s[len(s)-1] != ']' {
+		return "malformed address literal"
+	}
+	inner := s[1 : len(s)-1]
+	if v6, ok := strings.CutPrefix(inner, "IPv6:"); ok {
+		if a, err := netip.ParseAddr(v6); err == nil && a.Is6() && a.Zone() == "" {
+			return ""
+		}
+		return "malformed IPv6 address literal"
+	}
+	if a, err := netip.ParseAddr(inner); err == nil && a.Is4() {
+		return ""
+	}
+	return "malformed IPv4 address literal"
 }
 
 // maxLocal is the longest local part (RFC 5321 §4.5.3.1.1).
