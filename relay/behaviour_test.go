@@ -130,12 +130,32 @@ func TestSMTPUTF8(t *testing.T) {
 	if r := got["jörg@example.net"]; r.Status != relay.Bounced || r.Enhanced != "5.6.7" || !strings.Contains(r.Message, "SMTPUTF8") {
 		t.Errorf("UTF-8 to ASCII-only server: %+v", r)
 	}
-	if r := got["plain@example.net"]; r.Status != relay.Delivered {
-		t.Errorf("ASCII recipient beside it: %+v", r)
+	// The To field holds the UTF-8 addresses: the message needs SMTPUTF8
+	// for every recipient (RFC 6531 §3.2), not only the UTF-8 ones.
+	if r := got["plain@example.net"]; r.Status != relay.Bounced || r.Enhanced != "5.6.7" {
+		t.Errorf("ASCII recipient of a UTF-8 header, ASCII-only server: %+v", r)
 	}
 	for _, m := range s.Messages() {
-		if m.Host == "mx.example.com" && !m.SMTPUTF8 {
-			t.Error("SMTPUTF8 not requested for a UTF-8 address")
+		if m.Host == "mx.example.net" || !m.SMTPUTF8 {
+			t.Errorf("message to %s, SMTPUTF8 %v", m.Host, m.SMTPUTF8)
+		}
+	}
+	// An ASCII envelope with a UTF-8 header asks for SMTPUTF8 too, by
+	// Send and by SendRaw.
+	m = testMessage("plain@example.com")
+	m.ReplyTo = append(m.ReplyTo, addr("jörg@example.org"))
+	res, err := s.Client().SendWith(ctx(t), m, nil)
+	if err != nil {
+		t.Fatalf("Send: %v %+v", err, res)
+	}
+	raw := "From: jörg@example.org\r\nTo: plain@example.com\r\n\r\nhi\r\n"
+	if _, err := s.Client().SendRaw(ctx(t), "a@example.org", []string{"plain@example.com", "plain@example.net"}, strings.NewReader(raw)); err == nil {
+		t.Error("SendRaw of a UTF-8 header to an ASCII-only server succeeded")
+	}
+	msgs := s.Messages()
+	for _, m := range msgs[len(msgs)-2:] {
+		if !m.SMTPUTF8 || m.Host != "mx.example.com" {
+			t.Errorf("message to %s, SMTPUTF8 %v", m.Host, m.SMTPUTF8)
 		}
 	}
 }

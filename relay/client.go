@@ -260,7 +260,9 @@ func (c *Client) write(m *mime.Message) (from string, data []byte, err error) {
 // before anything is sent: such bytes are never repaired, because a
 // receiver may read a lone CR in a header as the start of a new field.
 // An 8-bit body goes only to servers that announce 8BITMIME; to others
-// the recipient bounces with 5.6.3.
+// the recipient bounces with 5.6.3. A header with 8-bit bytes (UTF-8, RFC
+// 6532) goes only with SMTPUTF8, as Send's UTF-8 addresses do; to servers
+// without it the recipients bounce with 5.6.7 (it is never downgraded).
 func (c *Client) SendRaw(ctx context.Context, from string, to []string, msg io.Reader) (*Result, error) {
 	if msg == nil {
 		return nil, fmt.Errorf("%w: nil message reader", ErrInvalidMessage)
@@ -385,6 +387,7 @@ type origin struct {
 	start time.Time         // when the message was sent or queued
 	want  netip.Addr        // the source address asked for, if any
 	src   Source            // the source chosen for this attempt
+	utf8  bool              // the header needs SMTPUTF8 (set by deliver)
 }
 
 // sign prepends the DKIM signatures when a Signer is set.

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,7 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	if limit <= 0 {
 		limit = DefaultMaxParallelDomains
 	}
+	o.utf8 = headerIs8Bit(data)
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
 	for _, d := range domains {
@@ -78,6 +80,7 @@ type attempt struct {
 	from    string
 	rcpts   []string
 	data    []byte
+	utf8    bool // the header has UTF-8 (RFC 6532): SMTPUTF8 needed
 	results []RecipientResult
 	policy  tlsPolicy // from MTA-STS and RequireTLS; DANE is per host
 	source  Source    // where connections come from
@@ -95,7 +98,7 @@ type attempt struct {
 func (c *Client) deliverDomain(ctx context.Context, domain, from string, rcpts []string, data []byte, o origin) []RecipientResult {
 	c.emit(Event{Type: EventAttempt, Time: time.Now(), MessageID: o.id, Domain: domain, Metadata: o.meta})
 	a := &attempt{
-		c: c, domain: domain, from: from, rcpts: rcpts, data: data,
+		c: c, domain: domain, from: from, rcpts: rcpts, data: data, utf8: o.utf8,
 		results: make([]RecipientResult, len(rcpts)),
 		source:  o.src,
 		log:     c.logger().With("domain", domain),
@@ -208,6 +211,27 @@ func (a *attempt) deferAll(err error) {
 			r.Code = 0
 		}
 	}
+}
+
+// headerIs8Bit reports whether the message header (up to the first empty
+// line) has a byte over 127. Package mime writes raw UTF-8 there only for
+// an address with a UTF-8 local part (RFC 6532), and SendRaw takes what it
+// is given; either way such a message goes only with SMTPUTF8 (RFC 6531
+// §3.2), to a server that offers it, and bounces with 5.6.7 elsewhere.
+func headerIs8Bit(data []byte) bool {
+	end := bytes.Index(data, []byte("\r\n\r\n"))
+	if lf := bytes.Index(data, []byte("\n\n")); lf >= 0 && (end < 0 || lf < end) {
+		end = lf
+	}
+	if end < 0 {
+		end = len(data)
+	}
+	for _, b := range data[:end] {
+		if b >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // hostOf is the MX host named by the first *Error in err's chain that

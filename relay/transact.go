@@ -44,7 +44,7 @@ func (a *attempt) transact(ctx context.Context, s *session, d *destination) bool
 		}
 		batch := pending[:min(max, len(pending))]
 		rest := pending[len(batch):]
-		env := &smtpclient.Envelope{From: a.from, To: make([]string, len(batch))}
+		env := &smtpclient.Envelope{From: a.from, To: make([]string, len(batch)), SMTPUTF8: a.utf8}
 		for j, i := range batch {
 			env.To[j] = a.rcpts[i]
 		}
