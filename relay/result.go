@@ -72,6 +72,10 @@ type TLSInfo struct {
 	Version  string `json:"version,omitempty"` // "TLS 1.3"; empty: plaintext
 	Verified bool   `json:"verified"`          // the certificate was verified (PKIX or DANE)
 	Policy   string `json:"policy,omitempty"`  // "opportunistic", "mta-sts", "dane" or "required"
+	// Fallback is set when opportunistic TLS failed and the message went
+	// in plaintext on a new connection, as Postfix does: "after handshake
+	// error: …".
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // Err returns nil when the recipient was delivered, and otherwise an *Error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -122,7 +123,7 @@ func (a *attempt) dial(ctx context.Context, d *destination, addrs []netip.Addr, 
 		if per <= 0 || a.sessionsLeft <= 0 {
 			break
 		}
-		s, err := a.connect(ctx, d, ip, per, pol, false)
+		s, err := a.connect(ctx, d, ip, per, pol, nil)
 		if err == nil {
 			return s, nil
 		}
@@ -165,9 +166,10 @@ func (s *session) quit() {
 }
 
 // connect dials ip, reads the greeting, says EHLO and applies the TLS
-// policy. With plaintext set it skips STARTTLS (the retry after a failed
-// opportunistic handshake).
-func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, budget time.Duration, pol tlsPolicy, plaintext bool) (*session, error) {
+// policy pol. fallback, when not nil, is the handshake error of an earlier
+// connection to ip under opportunistic TLS: this one skips STARTTLS and
+// says so in its TLSInfo (the transcript has said it already).
+func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, budget time.Duration, pol tlsPolicy, fallback error) (*session, error) {
 	c := a.c
 	host := d.host
 	log := a.log.With("mx", host, "addr", ip)
@@ -217,7 +219,8 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 	}
 	required := pol.required()
 	switch {
-	case plaintext:
+	case fallback != nil:
+		s.tls.Fallback = "after handshake error: " + fallback.Error()
 	case cl.Supports("STARTTLS"):
 		info := TLSInfo{Policy: pol.name()}
 		cfg := pol.config(c.TLSConfig, host, &info)
@@ -234,7 +237,8 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 			}
 			// Opportunistic TLS: a failed handshake is retried without
 			// TLS on the same address, as Postfix does.
-			return a.connect(ctx, d, ip, budget, pol, true)
+			c.debugf(host, "[STARTTLS failed: %v; connecting again without TLS]", err)
+			return a.connect(ctx, d, ip, budget, pol, err)
 		}
 		st, _ := cl.TLSConnectionState()
 		info.Version = tls.VersionName(st.Version)
@@ -252,6 +256,17 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 		c.Trace.tlsDone(host, s.tls, nil)
 	}
 	return s, nil
+}
+
+// debugf writes a line of the library's own to the transcript, marked as
+// such, between the host's commands and replies.
+func (c *Client) debugf(host, format string, args ...any) {
+	if c.DebugWriter == nil {
+		return
+	}
+	c.debugMu.Lock()
+	defer c.debugMu.Unlock()
+	fmt.Fprintf(c.DebugWriter, "%s "+format+"\n", append([]any{host}, args...)...)
 }
 
 // sessionOptions builds the smtpclient options from the Client's fields.

@@ -1,8 +1,10 @@
 package relay_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/mxrelay/mxrelay/mx"
@@ -145,5 +147,32 @@ func TestTLSRequiredError(t *testing.T) {
 	var re *relay.Error
 	if !errors.As(err, &re) || re.Temporary() == false {
 		t.Errorf("errors.As: %v", err)
+	}
+}
+
+// A plaintext retry after a failed opportunistic handshake is visible in
+// the result, the event and the transcript.
+func TestTLSFallbackRecorded(t *testing.T) {
+	s := newHarness(t)
+	addHost(t, s, "mx.example.com", relaytest.HostConfig{TLS: relaytest.TLSBroken})
+	s.AddDomain("example.com", "mx.example.com")
+	c := s.Client()
+	var transcript bytes.Buffer
+	c.DebugWriter = &transcript
+	log := newEventLog()
+	c.Events = log.hook
+	res, err := c.Send(ctx(t), testMessage("a@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Recipients[0]
+	if r.TLS.Version != "" || !strings.HasPrefix(r.TLS.Fallback, "after handshake error: ") {
+		t.Errorf("TLS info %+v", r.TLS)
+	}
+	if !strings.Contains(transcript.String(), "mx.example.com [STARTTLS failed: ") {
+		t.Errorf("transcript:\n%s", transcript.String())
+	}
+	if e := log.waitFor(t, relay.EventDelivered, "a@example.com"); e.TLS.Fallback != r.TLS.Fallback {
+		t.Errorf("event TLS %+v", e.TLS)
 	}
 }
