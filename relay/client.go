@@ -90,7 +90,9 @@ type Client struct {
 	RequireTLS bool
 	// DisableMTASTS turns off MTA-STS (RFC 8461) policy lookups.
 	DisableMTASTS bool
-	// DisableDANE turns off TLSA (RFC 7672) lookups.
+	// DisableDANE turns off DANE (RFC 7672). Without it, TLSA records are
+	// looked up only for MX hosts reached through DNSSEC-authenticated MX
+	// and address answers (which needs a validating resolver).
 	DisableDANE bool
 
 	// ConnectTimeout is the budget for reaching one MX host, split across

@@ -83,6 +83,9 @@ type attempt struct {
 	utf8    bool // the header has UTF-8 (RFC 6532): SMTPUTF8 needed
 	results []RecipientResult
 	policy  tlsPolicy // from MTA-STS and RequireTLS; DANE is per host
+	// mxSecure: the MX lookup (or the implicit MX's address lookup) was
+	// DNSSEC-authenticated, so DANE may apply (RFC 7672 §2.2.1).
+	mxSecure bool
 	source  Source    // where connections come from
 	log     *slog.Logger
 
@@ -121,7 +124,8 @@ func (c *Client) deliverDomain(ctx context.Context, domain, from string, rcpts [
 
 func (a *attempt) run(ctx context.Context) {
 	r := a.c.resolver()
-	hosts, err := r.LookupMX(ctx, a.domain)
+	hosts, secure, err := r.LookupMXSecure(ctx, a.domain)
+	a.mxSecure = secure
 	a.c.Trace.mxResolved(a.domain, hosts, err)
 	switch {
 	case errors.Is(err, mx.ErrNullMX):

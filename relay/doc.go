@@ -24,7 +24,9 @@
 //  6. TLS: STARTTLS whenever offered (opportunistic; a failed handshake is
 //     retried in plaintext, as Postfix does), unless a policy demands a
 //     verified session: MTA-STS in enforce mode (RFC 8461), DANE when the
-//     TLSA records are DNSSEC-authenticated (RFC 7672), or RequireTLS. A
+//     MX records, the host's addresses and its TLSA records are all
+//     DNSSEC-authenticated (RFC 7672 §2.2; TLSA is not looked up down an
+//     unsigned chain), or RequireTLS. A
 //     demanded session that cannot be had moves on to the next host and
 //     finally defers; nothing is then sent in plaintext.
 //  7. MAIL, every RCPT and DATA go in one write when the server offers

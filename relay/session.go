@@ -22,7 +22,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 	r := c.resolver()
 	log := a.log.With("mx", host)
 
-	addrs, err := r.LookupIP(ctx, host)
+	addrs, addrSecure, err := r.LookupIPSecure(ctx, host)
 	if err != nil {
 		a.addrsLeft--
 		log.Info("address lookup failed", "err", err)
@@ -30,7 +30,11 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 		return false
 	}
 	pol := a.policy
-	if !c.DisableDANE {
+	// DANE only down a DNSSEC-authenticated chain: the MX records and this
+	// host's addresses (RFC 7672 §2.2). Otherwise TLSA is not looked up at
+	// all, so an unsigned zone whose servers fail TLSA queries is
+	// delivered with opportunistic TLS, as Postfix does.
+	if !c.DisableDANE && a.mxSecure && addrSecure {
 		// SMTP's TLSA records live at _25._tcp.<host> (RFC 7672 §2.2.3),
 		// whatever port a test dials.
 		recs, authenticated, err := r.LookupTLSA(ctx, host, 25)

@@ -59,30 +59,50 @@ func TestTLSPolicies(t *testing.T) {
 		}, want{relay.Delivered, true, false, "opportunistic"}},
 		{"dane-ee match", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			publishTLSA(s, h, true, false)
+			signChain(s, h)
 		}, want{relay.Delivered, true, true, "dane"}},
 		{"dane-ee mismatch", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			publishTLSA(s, h, true, true)
+			signChain(s, h)
 		}, want{relay.Deferred, false, false, ""}},
 		{"dane-ta match", relaytest.HostConfig{}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			sum := sha256.Sum256(s.CACertificate().Raw)
 			s.DNS.Set("_25._tcp."+h.Name, mxtest.Domain{TLSA: []mx.TLSA{{Usage: 2, Selector: 0, MatchingType: 1, Data: sum[:]}}, Faults: mxtest.Faults{AD: true}})
+			signChain(s, h)
 		}, want{relay.Delivered, true, true, "dane"}},
 		{"dane-ta wrong name", relaytest.HostConfig{TLS: relaytest.TLSWrongName}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			sum := sha256.Sum256(s.CACertificate().Raw)
 			s.DNS.Set("_25._tcp."+h.Name, mxtest.Domain{TLSA: []mx.TLSA{{Usage: 2, Selector: 0, MatchingType: 1, Data: sum[:]}}, Faults: mxtest.Faults{AD: true}})
+			signChain(s, h)
 		}, want{relay.Deferred, false, false, ""}},
 		{"dane only unusable records stays opportunistic", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			s.DNS.Set("_25._tcp."+h.Name, mxtest.Domain{TLSA: []mx.TLSA{{Usage: 1, Selector: 1, MatchingType: 1, Data: make([]byte, 32)}}, Faults: mxtest.Faults{AD: true}})
+			signChain(s, h)
 		}, want{relay.Delivered, true, false, "opportunistic"}},
 		{"dane no STARTTLS", relaytest.HostConfig{TLS: relaytest.TLSNone}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			s.DNS.Set("_25._tcp.mx.example.com", mxtest.Domain{TLSA: []mx.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: make([]byte, 32)}}, Faults: mxtest.Faults{AD: true}})
+			signChain(s, h)
 		}, want{relay.Deferred, false, false, ""}},
 		{"tlsa not authenticated is ignored", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			publishTLSA(s, h, false, true)
 		}, want{relay.Delivered, true, false, "opportunistic"}},
-		{"tlsa lookup failure defers", relaytest.HostConfig{}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+		{"tlsa lookup failure on a signed chain defers", relaytest.HostConfig{}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
 			s.DNS.Set("_25._tcp.mx.example.com", mxtest.Domain{Faults: mxtest.Faults{ServFail: true}})
+			signChain(s, h)
 		}, want{relay.Deferred, false, false, ""}},
+		// RFC 7672 §2.2: no DANE unless the MX and address lookups were
+		// authenticated; a failing TLSA query is then never made.
+		{"tlsa lookup failure on an unsigned zone is ignored", relaytest.HostConfig{}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			s.DNS.Set("_25._tcp.mx.example.com", mxtest.Domain{Faults: mxtest.Faults{ServFail: true}})
+		}, want{relay.Delivered, true, true, "opportunistic"}},
+		{"signed tlsa under an unsigned MX is not used", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			publishTLSA(s, h, true, true)
+			s.DNS.Update(h.Name, func(d *mxtest.Domain) { d.Faults.AD = true })
+		}, want{relay.Delivered, true, false, "opportunistic"}},
+		{"signed tlsa of a host with unsigned addresses is not used", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(_ *relay.Client, s *relaytest.Server, h *relaytest.Host) {
+			publishTLSA(s, h, true, true)
+			s.DNS.Update("example.com", func(d *mxtest.Domain) { d.Faults.AD = true })
+		}, want{relay.Delivered, true, false, "opportunistic"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,8 +138,17 @@ func TestTLSPolicies(t *testing.T) {
 	}
 }
 
+// signChain makes the MX records of example.com and h's addresses
+// authenticated, as a validating resolver reports a signed zone.
+func signChain(s *relaytest.Server, h *relaytest.Host) {
+	for _, name := range []string{"example.com", h.Name} {
+		s.DNS.Update(name, func(d *mxtest.Domain) { d.Faults.AD = true })
+	}
+}
+
 // publishTLSA publishes a DANE-EE SPKI SHA-256 record for h's certificate
-// (or a wrong one), authenticated or not.
+// (or a wrong one), authenticated or not. The chain to it (MX records and
+// addresses) is signed separately, by signChain.
 func publishTLSA(s *relaytest.Server, h *relaytest.Host, ad, wrong bool) {
 	sum := sha256.Sum256(h.Certificate().RawSubjectPublicKeyInfo)
 	if wrong {
