@@ -86,8 +86,8 @@ type attempt struct {
 	// mxSecure: the MX lookup (or the implicit MX's address lookup) was
 	// DNSSEC-authenticated, so DANE may apply (RFC 7672 §2.2.1).
 	mxSecure bool
-	source  Source    // where connections come from
-	log     *slog.Logger
+	source   Source // where connections come from
+	log      *slog.Logger
 
 	lastErr   error // why the last host failed, for the deferral message
 	forbidden int   // addresses refused by the destination policy
