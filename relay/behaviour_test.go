@@ -232,7 +232,7 @@ func TestTranscriptTraceAndLog(t *testing.T) {
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
 	var transcript, logs bytes.Buffer
-	c.DebugWriter = &transcript
+	direct(c).DebugWriter = &transcript
 	c.Logger = newTextLogger(&logs)
 	var events []string
 	var mu sync.Mutex
@@ -308,7 +308,7 @@ func TestBadHelloNameRefusedUpFront(t *testing.T) {
 		h := addHost(t, s, "mx.example.com", relaytest.HostConfig{})
 		s.AddDomain("example.com", "mx.example.com")
 		c := s.Client()
-		c.Hostname = bad
+		direct(c).Hostname = bad
 		c.Store = &queue.MemoryStore{}
 		if res, err := c.Send(ctx(t), testMessage("a@example.com")); !errors.Is(err, relay.ErrInvalidEnvelope) || res != nil {
 			t.Errorf("Hostname %q: Send %v, %+v", bad, err, res)
@@ -319,7 +319,7 @@ func TestBadHelloNameRefusedUpFront(t *testing.T) {
 		if err := c.Run(ctx(t)); !errors.Is(err, relay.ErrInvalidEnvelope) {
 			t.Errorf("Hostname %q: Run %v", bad, err)
 		}
-		c.Hostname = ""
+		direct(c).Hostname = ""
 		c.Sources = []relay.Source{{Addr: netip.MustParseAddr("127.0.0.1"), Hostname: bad}}
 		if _, err := c.Send(ctx(t), testMessage("a@example.com")); !errors.Is(err, relay.ErrInvalidEnvelope) {
 			t.Errorf("Source Hostname %q: Send %v", bad, err)
@@ -333,7 +333,7 @@ func TestBadHelloNameRefusedUpFront(t *testing.T) {
 		addHost(t, s, "mx.example.com", relaytest.HostConfig{})
 		s.AddDomain("example.com", "mx.example.com")
 		c := s.Client()
-		c.Hostname = good
+		direct(c).Hostname = good
 		if _, err := c.Send(ctx(t), testMessage("a@example.com")); err != nil {
 			t.Errorf("Hostname %q: %v", good, err)
 		}

@@ -96,7 +96,7 @@ func TestMXAddressLimitTuned(t *testing.T) {
 			var dc dialCounter
 			c := s.Client()
 			c.Trace = dc.trace()
-			c.MaxMXAddresses = tt.limit
+			direct(c).MaxMXAddresses = tt.limit
 			c.Send(ctx(t), testMessage("a@four.example"))
 			if dials, hosts := dc.count(); dials != tt.dials || hosts != tt.hosts {
 				t.Errorf("MaxMXAddresses %d: %d dials to %d hosts, want %d to %d", tt.limit, dials, hosts, tt.dials, tt.hosts)
@@ -118,7 +118,7 @@ func TestSilentHostsBounded(t *testing.T) {
 	}
 	s.AddDomain("silent.example", names...)
 	c := s.Client()
-	c.ConnectTimeout = 100 * time.Millisecond
+	direct(c).ConnectTimeout = 100 * time.Millisecond
 	res, _ := c.Send(ctx(t), testMessage("a@silent.example"))
 	if res.Recipients[0].Status != relay.Deferred {
 		t.Errorf("%+v", res.Recipients[0])
@@ -147,7 +147,7 @@ func TestMXSessionLimit(t *testing.T) {
 	}
 	s.AddDomain("plain.example", names...)
 	c := s.Client()
-	c.RequireTLS = true
+	direct(c).RequireTLS = true
 	res, _ := c.Send(ctx(t), testMessage("a@plain.example"))
 	if res.Recipients[0].Status != relay.Deferred {
 		t.Errorf("%+v", res.Recipients[0])

@@ -3,14 +3,11 @@ package relay
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,29 +15,30 @@ import (
 	"github.com/mxrelay/mxrelay/mime"
 	"github.com/mxrelay/mxrelay/mx"
 	"github.com/mxrelay/mxrelay/queue"
-	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
 )
 
 // Defaults for the Client fields whose zero value means "the default".
 const (
 	DefaultMaxParallelDomains = 8
-	DefaultConnectTimeout     = 30 * time.Second
 	DefaultMaxMessageSize     = 64 << 20
-	DefaultMaxMXAddresses     = 5
-	DefaultMaxMXSessions      = 2
 )
 
-// Client sends mail directly to the recipients' MX servers. The zero value
-// is ready to use; every field is optional. A Client is safe for concurrent
-// use; do not change its fields after the first call.
+// Client prepares and accounts for messages: it validates, signs,
+// queues, reports events and keeps statistics, and hands each recipient
+// domain's envelope to its Transport, by default a Direct transport to the
+// recipients' MX servers. The zero value is ready to use; every field is
+// optional. A Client is safe for concurrent use; do not change its fields
+// after the first call.
+//
+// Hostname, Resolver, Port and AllowPrivateAddrs are shortcuts: they
+// configure the default Direct transport, used when Transport is nil.
 type Client struct {
-	// Hostname is the name sent with EHLO. Empty → os.Hostname(); when that
-	// is empty or "localhost", the address literal of the local end of each
-	// connection ("[192.0.2.1]"), which is never wrong.
+	// Hostname is the name the default transport sends with EHLO (see
+	// Direct.Hostname).
 	Hostname string
 
 	// Resolver finds MX hosts, addresses, TLSA records and MTA-STS
-	// policies. nil → mx.DefaultResolver.
+	// policies for the default transport. nil → mx.DefaultResolver.
 	Resolver *mx.Resolver
 
 	// Sources are local addresses to send from, each with its own EHLO
@@ -51,15 +49,13 @@ type Client struct {
 	// Signer, if set, DKIM-signs every message before it is sent.
 	Signer *dkim.Signer
 
-	// Port is the SMTP port dialled on every MX host. 0 → 25; tests use
-	// another.
+	// Port is the SMTP port the default transport dials on every MX host.
+	// 0 → 25; tests use another.
 	Port int
 
-	// AllowPrivateAddrs lets the client dial MX addresses that are
-	// loopback, private, link-local, unspecified, multicast or otherwise
-	// not a public mail server. Keep it false in production: recipient
-	// domains are chosen by whoever types an address, and could point the
-	// client at internal services.
+	// AllowPrivateAddrs lets the default transport dial MX addresses that
+	// are loopback, private, link-local or otherwise not a public mail
+	// server (see Direct.AllowPrivateAddrs). Keep it false in production.
 	AllowPrivateAddrs bool
 
 	// Store, if set, queues deferred recipients for retry: Send hands them
@@ -75,69 +71,9 @@ type Client struct {
 	QueueWorkers int
 	// QueuePerDomain caps the queued messages for one recipient domain
 	// that Run delivers at once, so that a big campaign to one domain
-	// leaves workers for the others. 0 → Limits.MaxConnections (or its
-	// default); negative → no cap.
+	// leaves workers for the others. 0 → the Direct transport's
+	// Limits.MaxConnections (or DefaultMaxConnections); negative → no cap.
 	QueuePerDomain int
-
-	// TLSConfig is the base TLS configuration for STARTTLS (root CAs,
-	// minimum version, client certificates). ServerName and the
-	// verification callbacks are set per connection. nil → system roots,
-	// TLS 1.2 minimum.
-	TLSConfig *tls.Config
-	// RequireTLS demands a TLS session with a verified certificate from
-	// every host; a host that cannot give one is skipped and the
-	// recipients are deferred, never sent in plaintext.
-	RequireTLS bool
-	// DisableMTASTS turns off MTA-STS (RFC 8461) policy lookups.
-	DisableMTASTS bool
-	// DisableDANE turns off DANE (RFC 7672). Without it, TLSA records are
-	// looked up only for MX hosts reached through DNSSEC-authenticated MX
-	// and address answers (which needs a validating resolver).
-	DisableDANE bool
-
-	// ConnectTimeout is the budget for reaching one MX host, split across
-	// its addresses. 0 → DefaultConnectTimeout. Every step is also bounded
-	// by the context of the call.
-	ConnectTimeout time.Duration
-	// Timeouts bound each step of the SMTP conversation. Zero fields → the
-	// RFC 5321 §4.5.3.2 values (5 minutes for the greeting, MAIL and RCPT,
-	// 2 for DATA, 3 per data block, 10 after the final dot), which suit
-	// slow receivers; a deadline on the context tightens them.
-	Timeouts Timeouts
-
-	// Limits shape the traffic to every MX host: connections, messages per
-	// connection, messages per minute. Zero fields → the defaults
-	// (DefaultMaxConnections, DefaultMaxMessagesPerConnection, no rate
-	// limit). Hosts that push back (421, refused connections, 4xx
-	// greetings) are given fewer connections and a pause, and win them
-	// back as messages go through.
-	Limits DestinationLimits
-	// DestinationLimits override Limits for MX hosts matching a pattern:
-	// an exact host name, or "*.example.com" for every host below
-	// example.com. The longest matching pattern wins.
-	DestinationLimits map[string]DestinationLimits
-	// IdleTimeout is how long a connection is kept open after a message
-	// for the next one to the same MX host. 0 → DefaultIdleTimeout;
-	// negative → every connection is closed after its message.
-	IdleTimeout time.Duration
-
-	// MaxMXAddresses caps the MX addresses one delivery attempt for a
-	// domain considers, across all its MX hosts in preference order:
-	// addresses dialled, refused by the destination policy, and MX hosts
-	// whose address lookup failed each count one. A domain is chosen by
-	// whoever types an address and can list hundreds of hosts with dozens
-	// of addresses each; the cap bounds the dials and DNS lookups one
-	// message can cause. 0 → DefaultMaxMXAddresses (5, as Postfix's
-	// smtp_mx_address_limit); negative → no cap.
-	MaxMXAddresses int
-	// MaxMXSessions caps the sessions one delivery attempt for a domain
-	// opens that the server greets with 220, whatever fails after (EHLO,
-	// STARTTLS, TLS policy): when they are used up the remaining hosts are
-	// left for the next attempt. Postfix's smtp_mx_session_limit (2) counts
-	// only sessions that also complete EHLO and STARTTLS; counting every
-	// greeted session is stricter. 0 → DefaultMaxMXSessions (2); negative
-	// → no cap. A session reused from the pool does not count.
-	MaxMXSessions int
 
 	// MaxParallelDomains bounds how many recipient domains of one message
 	// are delivered at once. 0 → DefaultMaxParallelDomains.
@@ -158,21 +94,24 @@ type Client struct {
 	// DefaultEventBuffer.
 	EventBuffer int
 
+	// Transport delivers each domain's envelope. nil → a Direct transport
+	// (to the recipients' MX hosts) made from Hostname, Resolver, Port and
+	// AllowPrivateAddrs; set those on the Transport instead
+	// when it is given (setting both is a configuration error).
+	Transport Transport
+
 	// Logger receives structured records of each attempt. nil → silent.
 	Logger *slog.Logger
-	// DebugWriter, if set, receives the SMTP transcript of every session
-	// (commands and replies, never message bodies), one line at a time.
-	DebugWriter io.Writer
 	// Trace, if set, is told about each step; for metrics and tests.
 	Trace *Trace
 
-	debugMu sync.Mutex
-	pool    pool
-	qOnce   sync.Once
-	q       *queue.Queue
-	stats   statsRecorder
-	events  eventSink
-	stash   deferredStash
+	tOnce  sync.Once
+	direct *Direct // the default transport, when Transport is nil
+	qOnce  sync.Once
+	q      *queue.Queue
+	stats  statsRecorder
+	events eventSink
+	stash  deferredStash
 }
 
 // Timeouts bound the steps of an SMTP session (RFC 5321 §4.5.3.2). A zero
@@ -390,6 +329,8 @@ type origin struct {
 	want  netip.Addr        // the source address asked for, if any
 	src   Source            // the source chosen for this attempt
 	utf8  bool              // the header needs SMTPUTF8 (set by deliver)
+	// attempts made before this one (a queued job's Attempts)
+	attempts int
 }
 
 // sign prepends the DKIM signatures when a Signer is set.
@@ -403,13 +344,6 @@ func (c *Client) sign(data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("relay: signing: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-func (c *Client) idleTimeout() time.Duration {
-	if c.IdleTimeout == 0 {
-		return DefaultIdleTimeout
-	}
-	return c.IdleTimeout
 }
 
 // capOr returns v, or def when v is 0, or no cap (the largest int) when v
@@ -431,64 +365,14 @@ func (c *Client) maxMessageSize() int64 {
 	return DefaultMaxMessageSize
 }
 
-func (c *Client) resolver() *mx.Resolver {
-	if c.Resolver != nil {
-		return c.Resolver
-	}
-	return mx.DefaultResolver
-}
-
-func (c *Client) port() int {
-	if c.Port > 0 {
-		return c.Port
-	}
-	return 25
-}
-
 var discardLogger = slog.New(slog.DiscardHandler)
 
-func (c *Client) logger() *slog.Logger {
-	if c.Logger != nil {
-		return c.Logger
-	}
-	return discardLogger
-}
-
-// helloName is the configured EHLO name, or "" to use the address literal
-// of the connection's local end.
-func (c *Client) helloName() string {
-	if c.Hostname != "" {
-		return c.Hostname
-	}
-	h, err := os.Hostname()
-	if err != nil || strings.EqualFold(h, "localhost") || strings.HasPrefix(strings.ToLower(h), "localhost.") ||
-		smtpclient.CheckHelloName(h) != nil {
-		return ""
-	}
-	return h
-}
-
 // checkConfig validates, before anything is sent or stored, the settings
-// that would otherwise fail at every connection: the EHLO names of
-// Hostname and Sources (the rule of every SMTP command line, shared with
-// the SMTP client) and the Sources' addresses.
+// that would otherwise fail at every attempt: the transport's (its EHLO
+// name, with the rule of every SMTP command line) and the Sources.
 func (c *Client) checkConfig() error {
-	if c.Hostname != "" {
-		if err := smtpclient.CheckHelloName(c.Hostname); err != nil {
-			return fmt.Errorf("%w: Client.Hostname: %w", ErrInvalidEnvelope, err)
-		}
+	if err := c.checkTransport(); err != nil {
+		return err
 	}
 	return c.checkSources()
-}
-
-// lockedWriter serializes the transcripts of concurrent sessions.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

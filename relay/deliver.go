@@ -63,7 +63,8 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out := c.deliverDomain(ctx, d, from, rcpts, data, o)
+			out := c.deliverDomain(ctx, &Envelope{Domain: d, From: from, To: rcpts, Data: data,
+				SMTPUTF8: o.utf8, Source: o.src, MessageID: o.id, Attempts: o.attempts}, o)
 			for j, i := range idx {
 				res.Recipients[i] = out[j]
 			}
@@ -73,9 +74,31 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	return res
 }
 
+// deliverDomain hands one domain's envelope to the transport, with the
+// attempt event before and the trace after. A transport that returns the
+// wrong number of results gets every recipient deferred: nothing is lost.
+func (c *Client) deliverDomain(ctx context.Context, env *Envelope, o origin) []RecipientResult {
+	c.emit(Event{Type: EventAttempt, Time: time.Now(), MessageID: o.id, Domain: env.Domain, Metadata: o.meta})
+	out := c.transport().Deliver(c.withCaller(ctx), env)
+	if len(out) != len(env.To) {
+		err := fmt.Errorf("relay: transport %T returned %d results for %d recipients", c.transport(), len(out), len(env.To))
+		out = make([]RecipientResult, len(env.To))
+		for i, r := range env.To {
+			out[i] = RecipientResult{Recipient: r}
+			out[i].fail(Deferred, err)
+		}
+	}
+	for _, r := range out {
+		c.Trace.recipientDone(r)
+	}
+	c.Trace.attemptDone(env.Domain, out)
+	return out
+}
+
 // attempt carries one domain's delivery state from host to host.
 type attempt struct {
-	c       *Client
+	t       *Direct
+	trace   *Trace
 	domain  string
 	from    string
 	rcpts   []string
@@ -93,40 +116,39 @@ type attempt struct {
 	forbidden int   // addresses refused by the destination policy
 	tried     int   // addresses dialled or refused
 
-	addrsLeft    int // of Client.MaxMXAddresses
-	sessionsLeft int // of Client.MaxMXSessions
+	addrsLeft    int // of Direct.MaxMXAddresses
+	sessionsLeft int // of Direct.MaxMXSessions
 }
 
-// deliverDomain makes one attempt for the recipients of one domain.
-func (c *Client) deliverDomain(ctx context.Context, domain, from string, rcpts []string, data []byte, o origin) []RecipientResult {
-	c.emit(Event{Type: EventAttempt, Time: time.Now(), MessageID: o.id, Domain: domain, Metadata: o.meta})
+// Deliver makes one attempt for the recipients of one domain: MX hosts in
+// order of preference, each host's addresses, the TLS policy, then the
+// transaction on the first session that reaches it.
+func (t *Direct) Deliver(ctx context.Context, env *Envelope) []RecipientResult {
 	a := &attempt{
-		c: c, domain: domain, from: from, rcpts: rcpts, data: data, utf8: o.utf8,
-		results: make([]RecipientResult, len(rcpts)),
-		source:  o.src,
-		log:     c.logger().With("domain", domain),
+		t: t, trace: traceOf(ctx), domain: env.Domain, from: env.From, rcpts: env.To, data: env.Data, utf8: env.SMTPUTF8,
+		results: make([]RecipientResult, len(env.To)),
+		source:  env.Source,
+		log:     t.logger(ctx).With("domain", env.Domain),
 
-		addrsLeft:    capOr(c.MaxMXAddresses, DefaultMaxMXAddresses),
-		sessionsLeft: capOr(c.MaxMXSessions, DefaultMaxMXSessions),
+		addrsLeft:    capOr(t.MaxMXAddresses, DefaultMaxMXAddresses),
+		sessionsLeft: capOr(t.MaxMXSessions, DefaultMaxMXSessions),
 	}
-	for i, r := range rcpts {
+	for i, r := range env.To {
 		a.results[i] = RecipientResult{Recipient: r, Status: Deferred}
 	}
 	a.run(ctx)
 	for _, r := range a.results {
-		c.Trace.recipientDone(r)
 		a.log.Info("recipient", "rcpt", r.Recipient, "status", r.Status.String(),
 			"code", r.Code, "enhanced", r.Enhanced, "mx", r.MX, "msg", r.Message)
 	}
-	c.Trace.attemptDone(domain, a.results)
 	return a.results
 }
 
 func (a *attempt) run(ctx context.Context) {
-	r := a.c.resolver()
+	r := a.t.resolver()
 	hosts, secure, err := r.LookupMXSecure(ctx, a.domain)
 	a.mxSecure = secure
-	a.c.Trace.mxResolved(a.domain, hosts, err)
+	a.trace.mxResolved(a.domain, hosts, err)
 	switch {
 	case errors.Is(err, mx.ErrNullMX):
 		a.finish(Bounced, &Error{Enhanced: "5.1.10", Message: "domain accepts no mail (null MX, RFC 7505)", Permanent: true, Err: err})
@@ -145,8 +167,8 @@ func (a *attempt) run(ctx context.Context) {
 		return
 	}
 
-	a.policy = a.c.basePolicy()
-	if !a.c.DisableMTASTS {
+	a.policy = a.t.basePolicy()
+	if !a.t.DisableMTASTS {
 		p, err := r.LookupSTS(ctx, a.domain)
 		if err != nil {
 			// RFC 8461 §5: without a (cached) policy, deliver as usual.

@@ -96,7 +96,7 @@ func TestInjectionRefusedBeforeConnecting(t *testing.T) {
 			t.Errorf("SendRaw(%q, %q) = %v, want ErrInvalidEnvelope", env.from, env.to, err)
 		}
 	}
-	c.Hostname = "client.example\r\nMAIL FROM:<x@y>"
+	direct(c).Hostname = "client.example\r\nMAIL FROM:<x@y>"
 	res, err := c.SendRaw(ctx(t), "a@example.org", []string{"b@example.com"}, strings.NewReader(msg))
 	if !errors.Is(err, relay.ErrInvalidEnvelope) || res != nil {
 		t.Errorf("bad EHLO name: err=%v res=%+v", err, res)
@@ -122,7 +122,7 @@ func TestHostileServers(t *testing.T) {
 			h := addHost(t, s, "mx.example.com", cfg)
 			s.AddDomain("example.com", "mx.example.com")
 			c := s.Client()
-			c.ConnectTimeout = 2 * time.Second
+			direct(c).ConnectTimeout = 2 * time.Second
 			start := time.Now()
 			res, err := c.Send(ctx(t), testMessage("b@example.com"))
 			if err == nil {
@@ -186,7 +186,7 @@ func TestPrivateAddressesRefused(t *testing.T) {
 		to = append(to, "x@"+name)
 	}
 	c := s.Client()
-	c.AllowPrivateAddrs = false
+	direct(c).AllowPrivateAddrs = false
 	var connected []string
 	c.Trace = &relay.Trace{Connected: func(host string, addr netip.Addr, err error) {
 		if err == nil {

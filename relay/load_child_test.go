@@ -38,15 +38,17 @@ func runLoadChild(js string) error {
 		os.Stdout.Write([]byte(kind + " " + strconv.Itoa(i) + "\n"))
 	}
 	c := &relay.Client{
-		Hostname:          loadHelo(cfg.Gen),
-		Resolver:          &mx.Resolver{Servers: []string{cfg.DNS}, Timeout: time.Second},
-		Port:              cfg.Port,
-		AllowPrivateAddrs: true,
-		DisableMTASTS:     true,
-		DisableDANE:       true,
-		ConnectTimeout:    5 * time.Second,
-		Store:             finishReporter{store, say},
-		QueueWorkers:      32,
+		Transport: &relay.Direct{
+			Hostname:          loadHelo(cfg.Gen),
+			Resolver:          &mx.Resolver{Servers: []string{cfg.DNS}, Timeout: time.Second},
+			Port:              cfg.Port,
+			AllowPrivateAddrs: true,
+			DisableMTASTS:     true,
+			DisableDANE:       true,
+			ConnectTimeout:    5 * time.Second,
+		},
+		Store:        finishReporter{store, say},
+		QueueWorkers: 32,
 		Retry: &queue.BackoffPolicy{ // no Lifetime: nothing expires
 			Intervals: []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond, time.Second},
 			Jitter:    0.2,

@@ -9,7 +9,7 @@ import (
 )
 
 // DefaultIdleTimeout is how long an unused connection stays open for the
-// next message when Client.IdleTimeout is zero.
+// next message when Direct.IdleTimeout is zero.
 const DefaultIdleTimeout = 5 * time.Second
 
 // checkAfter is how long a session may sit idle before it is checked with
@@ -241,8 +241,3 @@ func (p *pool) closeIdle() {
 		s.quit()
 	}
 }
-
-// CloseIdleConnections closes the connections kept open for reuse. Call it
-// before the program exits to say QUIT politely; it does not affect
-// deliveries in progress.
-func (c *Client) CloseIdleConnections() { c.pool.closeIdle() }

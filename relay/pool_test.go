@@ -39,7 +39,7 @@ func TestConnectionReuse(t *testing.T) {
 
 	// No reuse when IdleTimeout is negative.
 	c2 := s.Client()
-	c2.IdleTimeout = -1
+	direct(c2).IdleTimeout = -1
 	before := h.Connections()
 	for range 3 {
 		if _, err := c2.Send(ctx(t), testMessage("y@example.com")); err != nil {
@@ -56,7 +56,7 @@ func TestMessagesPerConnectionCap(t *testing.T) {
 	h := addHost(t, s, "mx.example.com", relaytest.HostConfig{})
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
-	c.Limits.MaxMessagesPerConnection = 2
+	direct(c).Limits.MaxMessagesPerConnection = 2
 	defer c.CloseIdleConnections()
 	for range 5 {
 		if _, err := c.Send(ctx(t), testMessage("a@example.com")); err != nil {
@@ -95,7 +95,7 @@ func TestConnectionLimit(t *testing.T) {
 	h := addHost(t, s, "mx.example.com", relaytest.HostConfig{})
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
-	c.Limits.MaxConnections = 2
+	direct(c).Limits.MaxConnections = 2
 	defer c.CloseIdleConnections()
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)

@@ -126,7 +126,7 @@ func (c *Client) Queue() *queue.Queue {
 			Deliverer: c,
 			Retry:     c.Retry,
 			Workers:   cmp.Or(c.QueueWorkers, DefaultQueueWorkers),
-			PerKey:    cmp.Or(c.QueuePerDomain, c.Limits.withDefaults().MaxConnections),
+			PerKey:    cmp.Or(c.QueuePerDomain, c.perDomainDefault()),
 			Logger:    c.Logger,
 			Hooks:     c.queueHooks(),
 		}
@@ -139,7 +139,7 @@ func (c *Client) Queue() *queue.Queue {
 // implements queue.Deliverer; Run calls it.
 func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
 	rcpts := job.Remaining()
-	o := origin{id: job.ID, meta: job.Metadata, start: job.Created}
+	o := origin{id: job.ID, meta: job.Metadata, start: job.Created, attempts: job.Attempts}
 	if s, ok := job.Metadata[sourceKey]; ok {
 		o.want, _ = netip.ParseAddr(s)
 	}
@@ -299,4 +299,14 @@ func (s *deferredStash) take(id string) []RecipientResult {
 	rs := s.m[id]
 	delete(s.m, id)
 	return rs
+}
+
+// perDomainDefault is the queue's default cap per recipient domain: the
+// Direct transport's connection cap, so that queued messages do not wait
+// for connections in the pool.
+func (c *Client) perDomainDefault() int {
+	if d, ok := c.transport().(*Direct); ok {
+		return d.Limits.withDefaults().MaxConnections
+	}
+	return DefaultMaxConnections
 }

@@ -34,6 +34,9 @@ func addHost(t *testing.T, s *relaytest.Server, name string, cfg relaytest.HostC
 	return h
 }
 
+// direct is the harness transport of a Client from s.Client().
+func direct(c *relay.Client) *relay.Direct { return c.Transport.(*relay.Direct) }
+
 func testMessage(to ...string) *mime.Message {
 	m := &mime.Message{
 		From:    addr("Sender <sender@example.org>"),

@@ -22,9 +22,9 @@ func TestSentinelsSurvive(t *testing.T) {
 	s.DNS.Set("metadata.example", mxtest.Domain{A: []string{"169.254.169.254"}})
 
 	tlsc := s.Client()
-	tlsc.RequireTLS = true
+	direct(tlsc).RequireTLS = true
 	private := s.Client()
-	private.AllowPrivateAddrs = false
+	direct(private).AllowPrivateAddrs = false
 	raw := "From: a@example.org\r\nTo: b@example.com\r\n\r\nhi\r\n"
 	for _, tc := range []struct {
 		name     string
@@ -68,12 +68,12 @@ func TestDeferredEventHasCause(t *testing.T) {
 	addHost(t, s, "mx.example.com", relaytest.HostConfig{HideSTARTTLS: true})
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
-	c.RequireTLS = true
+	direct(c).RequireTLS = true
 	c.Store = &queue.MemoryStore{}
 	log := newEventLog()
 	c.Events = log.hook
 	var transcript bytes.Buffer
-	c.DebugWriter = &transcript
+	direct(c).DebugWriter = &transcript
 	res, err := c.Send(ctx(t), testMessage("b@example.com"))
 	if err != nil || res.QueueID == "" {
 		t.Fatalf("Send: %v, %+v", err, res)

@@ -23,7 +23,7 @@ func TestServerTextMadePrintable(t *testing.T) {
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
 	var transcript bytes.Buffer
-	c.DebugWriter = &transcript
+	direct(c).DebugWriter = &transcript
 	log := newEventLog()
 	c.Events = log.hook
 	res, _ := c.Send(ctx(t), testMessage("gone@example.com"))

@@ -18,7 +18,7 @@ import (
 // the mail transaction, whose per-recipient results are then final for this
 // attempt; false sends the caller on to the next host.
 func (a *attempt) tryHost(ctx context.Context, host string) bool {
-	c := a.c
+	c := a.t
 	r := c.resolver()
 	log := a.log.With("mx", host)
 
@@ -65,7 +65,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 				a.forbidden++
 				log.Warn("refusing MX address", "addr", ip, "err", err)
 				a.lastErr = &Error{Host: host, Message: err.Error(), Err: err}
-				c.Trace.connected(host, ip, err)
+				a.trace.connected(host, ip, err)
 				continue
 			}
 		}
@@ -115,7 +115,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 // dial connects to the first of addrs that answers, within the connect
 // budget split across them.
 func (a *attempt) dial(ctx context.Context, d *destination, addrs []netip.Addr, pol tlsPolicy) (*session, error) {
-	budget := a.c.ConnectTimeout
+	budget := a.t.ConnectTimeout
 	if budget <= 0 {
 		budget = DefaultConnectTimeout
 	}
@@ -174,7 +174,7 @@ func (s *session) quit() {
 // connection to ip under opportunistic TLS: this one skips STARTTLS and
 // says so in its TLSInfo (the transcript has said it already).
 func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, budget time.Duration, pol tlsPolicy, fallback error) (*session, error) {
-	c := a.c
+	c := a.t
 	host := d.host
 	log := a.log.With("mx", host, "addr", ip)
 	opts := c.sessionOptions(host)
@@ -192,7 +192,7 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 	if err == nil {
 		cl, err = smtpclient.NewClient(gctx, conn, opts)
 	}
-	c.Trace.connected(host, ip, err)
+	a.trace.connected(host, ip, err)
 	if err == nil {
 		a.sessionsLeft--
 	}
@@ -230,7 +230,7 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 		cfg := pol.config(c.TLSConfig, host, &info)
 		if err := cl.StartTLS(ctx, cfg); err != nil {
 			cl.Close()
-			c.Trace.tlsDone(host, info, err)
+			a.trace.tlsDone(host, info, err)
 			log.Info("STARTTLS failed", "err", err, "policy", info.Policy)
 			if required {
 				return nil, &Error{Host: host, Command: "STARTTLS", Enhanced: "4.7.5",
@@ -247,24 +247,24 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 		st, _ := cl.TLSConnectionState()
 		info.Version = tls.VersionName(st.Version)
 		s.tls = info
-		c.Trace.tlsDone(host, info, nil)
+		a.trace.tlsDone(host, info, nil)
 	case required:
 		cl.Close()
 		err := &Error{Host: host, Command: "STARTTLS", Enhanced: "4.7.5",
 			Message: "server does not offer STARTTLS, TLS required by " + pol.name() + " policy", Err: ErrTLSRequired}
-		c.Trace.tlsDone(host, TLSInfo{Policy: pol.name()}, err)
+		a.trace.tlsDone(host, TLSInfo{Policy: pol.name()}, err)
 		return nil, err
 	}
 	if s.tls.Version == "" {
 		s.tls.Policy = pol.name()
-		c.Trace.tlsDone(host, s.tls, nil)
+		a.trace.tlsDone(host, s.tls, nil)
 	}
 	return s, nil
 }
 
 // debugf writes a line of the library's own to the transcript, marked as
 // such, between the host's commands and replies.
-func (c *Client) debugf(host, format string, args ...any) {
+func (c *Direct) debugf(host, format string, args ...any) {
 	if c.DebugWriter == nil {
 		return
 	}
@@ -274,7 +274,7 @@ func (c *Client) debugf(host, format string, args ...any) {
 }
 
 // sessionOptions builds the smtpclient options from the Client's fields.
-func (c *Client) sessionOptions(host string) *smtpclient.Options {
+func (c *Direct) sessionOptions(host string) *smtpclient.Options {
 	t := c.Timeouts
 	o := &smtpclient.Options{
 		GreetingTimeout:  t.Greeting,

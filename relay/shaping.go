@@ -39,10 +39,10 @@ func (l DestinationLimits) withDefaults() DestinationLimits {
 }
 
 // limitsFor returns the limits for an MX host: the entry of
-// Client.DestinationLimits whose pattern matches it (an exact name, or
+// Direct.DestinationLimits whose pattern matches it (an exact name, or
 // "*.example.com" for any name below example.com; the longest pattern
-// wins), else Client.Limits.
-func (c *Client) limitsFor(host string) DestinationLimits {
+// wins), else Direct.Limits.
+func (c *Direct) limitsFor(host string) DestinationLimits {
 	best, bestLen := c.Limits, -1
 	for pat, l := range c.DestinationLimits {
 		pat = strings.ToLower(strings.TrimSuffix(pat, "."))

@@ -7,7 +7,7 @@ import (
 )
 
 func TestLimitsFor(t *testing.T) {
-	c := &Client{
+	c := &Direct{
 		Limits: DestinationLimits{MaxConnections: 3},
 		DestinationLimits: map[string]DestinationLimits{
 			"*.google.com":             {MaxConnections: 20},

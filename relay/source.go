@@ -19,7 +19,7 @@ var ErrUnknownSource = errors.New("relay: unknown source address")
 // kept on different ones.
 type Source struct {
 	Addr     netip.Addr // local address to bind; must be configured on this host
-	Hostname string     // EHLO name from this address (its reverse DNS); "" → Client.Hostname
+	Hostname string     // EHLO name from this address (its reverse DNS); "" → the transport's Hostname
 	Weight   int        // share of the messages not given a source; 0 → 1
 }
 
@@ -63,7 +63,7 @@ func (c *Client) checkSources() error {
 		}
 		if s.Hostname != "" {
 			if err := smtpclient.CheckHelloName(s.Hostname); err != nil {
-				return fmt.Errorf("%w: Source %s: %w", ErrInvalidEnvelope, s.Addr, err)
+				return fmt.Errorf("%w: %w: Source %s: %w", ErrInvalidConfig, ErrInvalidEnvelope, s.Addr, err)
 			}
 		}
 	}

@@ -36,11 +36,11 @@ func TestTLSPolicies(t *testing.T) {
 			want{relay.Delivered, false, false, "opportunistic"}},
 		{"opportunistic no STARTTLS", relaytest.HostConfig{TLS: relaytest.TLSNone}, nil,
 			want{relay.Delivered, false, false, "opportunistic"}},
-		{"required valid", relaytest.HostConfig{}, func(c *relay.Client, _ *relaytest.Server, _ *relaytest.Host) { c.RequireTLS = true },
+		{"required valid", relaytest.HostConfig{}, func(c *relay.Client, _ *relaytest.Server, _ *relaytest.Host) { direct(c).RequireTLS = true },
 			want{relay.Delivered, true, true, "required"}},
-		{"required self-signed", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(c *relay.Client, _ *relaytest.Server, _ *relaytest.Host) { c.RequireTLS = true },
+		{"required self-signed", relaytest.HostConfig{TLS: relaytest.TLSSelfSigned}, func(c *relay.Client, _ *relaytest.Server, _ *relaytest.Host) { direct(c).RequireTLS = true },
 			want{relay.Deferred, false, false, ""}},
-		{"required no STARTTLS", relaytest.HostConfig{TLS: relaytest.TLSNone}, func(c *relay.Client, _ *relaytest.Server, _ *relaytest.Host) { c.RequireTLS = true },
+		{"required no STARTTLS", relaytest.HostConfig{TLS: relaytest.TLSNone}, func(c *relay.Client, _ *relaytest.Server, _ *relaytest.Host) { direct(c).RequireTLS = true },
 			want{relay.Deferred, false, false, ""}},
 		{"mta-sts enforce valid", relaytest.HostConfig{}, func(_ *relay.Client, s *relaytest.Server, _ *relaytest.Host) {
 			s.SetSTSPolicy("example.com", enforcePolicy)
@@ -165,7 +165,7 @@ func TestTLSRequiredError(t *testing.T) {
 	addHost(t, s, "mx.example.com", relaytest.HostConfig{TLS: relaytest.TLSNone})
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
-	c.RequireTLS = true
+	direct(c).RequireTLS = true
 	res, err := c.Send(ctx(t), testMessage("b@example.com"))
 	if err == nil || relay.IsPermanent(err) {
 		t.Fatalf("err = %v, want a temporary error", err)
@@ -187,7 +187,7 @@ func TestTLSFallbackRecorded(t *testing.T) {
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
 	var transcript bytes.Buffer
-	c.DebugWriter = &transcript
+	direct(c).DebugWriter = &transcript
 	log := newEventLog()
 	c.Events = log.hook
 	res, err := c.Send(ctx(t), testMessage("a@example.com"))

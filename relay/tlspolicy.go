@@ -14,12 +14,12 @@ import (
 
 // tlsPolicy is what one host's session must achieve.
 type tlsPolicy struct {
-	requireTLS bool       // Client.RequireTLS: verified PKIX TLS
+	requireTLS bool       // Direct.RequireTLS: verified PKIX TLS
 	sts        *mx.Policy // MTA-STS in enforce mode (RFC 8461)
 	dane       []mx.TLSA  // usable, authenticated TLSA records (RFC 7672)
 }
 
-func (c *Client) basePolicy() tlsPolicy { return tlsPolicy{requireTLS: c.RequireTLS} }
+func (c *Direct) basePolicy() tlsPolicy { return tlsPolicy{requireTLS: c.RequireTLS} }
 
 // required reports whether the session must be TLS.
 func (p tlsPolicy) required() bool { return p.requireTLS || p.sts != nil || len(p.dane) > 0 }

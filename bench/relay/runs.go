@@ -40,7 +40,7 @@ func newDNS() *mxtest.Server {
 // newClient is an mxrelay Client that sends to port on 127.0.0.1 with a
 // pool of up to senders connections, and the other defaults.
 func newClient(dns *mxtest.Server, port int) *relay.Client {
-	return &relay.Client{
+	return &relay.Client{Transport: &relay.Direct{
 		Hostname:          "relay.sender.example",
 		Resolver:          dns.Resolver(),
 		Port:              port,
@@ -48,7 +48,7 @@ func newClient(dns *mxtest.Server, port int) *relay.Client {
 		DisableMTASTS:     true,
 		DisableDANE:       true,
 		Limits:            relay.DestinationLimits{MaxConnections: senders},
-	}
+	}}
 }
 
 // fanOut runs send n times from senders goroutines and stops at the first

@@ -72,17 +72,18 @@ func main() {
 		m.Attachments = append(m.Attachments, mxmime.Attachment{Filename: filepath.Base(p), ContentType: ct, Data: data})
 	}
 
-	c := &relay.Client{Hostname: *ehlo, DisableMTASTS: *noSTS}
+	d := &relay.Direct{Hostname: *ehlo, DisableMTASTS: *noSTS}
+	c := &relay.Client{Transport: d}
 	switch *tlsPolicy {
 	case "opportunistic":
 	case "required":
-		c.RequireTLS = true
+		d.RequireTLS = true
 	default:
 		log.Fatalf("unknown -tls %q", *tlsPolicy)
 	}
 	if *verbose {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-		c.DebugWriter = os.Stderr
+		d.DebugWriter = os.Stderr
 	}
 	if *keyFile != "" {
 		pemBytes, err := os.ReadFile(*keyFile)

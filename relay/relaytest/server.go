@@ -150,16 +150,24 @@ func (s *Server) Client() *relay.Client {
 	return c
 }
 
-// Configure points c at the harness: its DNS, its port, private (loopback)
-// addresses allowed, the test CA trusted, and the EHLO name
-// "client.relaytest". Other fields are left alone. Use it on
-// relay.DefaultClient to test code that calls relay.Send.
+// Configure points c at the harness: its Transport becomes s.Direct().
+// Other fields are left alone. Use it on relay.DefaultClient to test code
+// that calls relay.Send.
 func (s *Server) Configure(c *relay.Client) {
-	c.Hostname = "client.relaytest"
-	c.Resolver = s.Resolver()
-	c.Port = s.Port
-	c.AllowPrivateAddrs = true
-	c.TLSConfig = &tls.Config{RootCAs: s.ca.pool}
+	c.Transport = s.Direct()
+}
+
+// Direct returns a new direct transport pointed at the harness: its DNS,
+// its port, private (loopback) addresses allowed, the test CA trusted, and
+// the EHLO name "client.relaytest". Change its fields as a test needs.
+func (s *Server) Direct() *relay.Direct {
+	return &relay.Direct{
+		Hostname:          "client.relaytest",
+		Resolver:          s.Resolver(),
+		Port:              s.Port,
+		AllowPrivateAddrs: true,
+		TLSConfig:         &tls.Config{RootCAs: s.ca.pool},
+	}
 }
 
 // NetResolver returns a *net.Resolver that asks the harness's DNS server,
