@@ -35,6 +35,16 @@ type RecipientResult struct {
 	cause error // why it was not delivered: the original error chain
 }
 
+// Failure is the result for a recipient that was not delivered, for a
+// Transport written outside this package: status (Deferred or Bounced),
+// the codes and message taken from err (an *Error, or any error), and err
+// kept for Err and errors.Is.
+func Failure(rcpt string, status Status, err error) RecipientResult {
+	r := RecipientResult{Recipient: rcpt}
+	r.fail(status, err)
+	return r
+}
+
 // fail records that the recipient was not delivered, and why: status,
 // codes, message and host come from err (an *Error, an *smtpclient.Error
 // or any other error), and err itself is kept for Err. Every outcome that

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
 )
 
@@ -74,5 +75,39 @@ func TestTransportWithShortcutsRefused(t *testing.T) {
 	c := &relay.Client{Transport: &recorder{}, Hostname: "mail.example.org"}
 	if res, err := c.Send(ctx(t), testMessage("a@example.com")); !errors.Is(err, relay.ErrInvalidConfig) || res != nil {
 		t.Fatalf("%v, %+v", err, res)
+	}
+}
+
+// Fallback sends a message's first attempts with Primary and the later
+// ones with Secondary.
+func TestFallbackAfterAttempts(t *testing.T) {
+	primary, secondary := &recorder{}, &recorder{}
+	c := &relay.Client{Transport: &relay.Fallback{Primary: primary, Secondary: secondary, After: 2}}
+	if _, err := c.Send(ctx(t), testMessage("a@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("From: sender@example.org\r\n\r\nhi\r\n")
+	for attempts, want := range map[int]*recorder{1: primary, 2: secondary, 5: secondary} {
+		job := queue.NewJob("sender@example.org", []string{"a@example.com"}, data)
+		job.Attempts = attempts
+		out := c.Deliver(ctx(t), job)
+		if out[0].Status != queue.Delivered {
+			t.Errorf("attempt %d: %+v", attempts, out)
+		}
+		want.mu.Lock()
+		got := want.envs[len(want.envs)-1].Attempts
+		want.mu.Unlock()
+		if got != attempts {
+			t.Errorf("attempt %d went to the other transport", attempts)
+		}
+	}
+	if len(primary.envs) != 2 || len(secondary.envs) != 2 {
+		t.Errorf("primary %d, secondary %d envelopes; want 2 and 2", len(primary.envs), len(secondary.envs))
+	}
+	if err := (&relay.Client{Transport: &relay.Fallback{Primary: primary}}).Run(ctx(t)); err == nil {
+		t.Error("Run without a Store or Secondary succeeded")
+	}
+	if _, err := (&relay.Client{Transport: &relay.Fallback{Primary: primary}}).Send(ctx(t), testMessage("a@example.com")); !errors.Is(err, relay.ErrInvalidConfig) {
+		t.Errorf("Fallback without Secondary: %v", err)
 	}
 }

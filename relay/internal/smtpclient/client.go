@@ -3,6 +3,7 @@ package smtpclient
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // closed.
 func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, error) {
 	c := &Client{opts: opts.withDefaults(), conn: conn}
+	_, c.isTLS = conn.(*tls.Conn) // implicit TLS (RFC 8314)
 	c.debug = c.opts.DebugWriter
 	size := 4096
 	if c.opts.MaxReplyLineLength+2 > size {
@@ -220,22 +222,28 @@ func (c *Client) flush(command string, d time.Duration) error {
 // still returned as a reply (RFC 5321 §3.8). A 3xx reply is a protocol
 // error: only DATA is answered with one (see readDataReply).
 func (c *Client) readReply(command string) (Reply, error) {
-	return c.read(command, false)
+	return c.read(command, completion)
 }
 
 // readDataReply reads the reply to DATA: 354, or a refusal. A 2xx reply
 // cannot answer DATA, so it is a protocol error.
 func (c *Client) readDataReply() (Reply, error) {
-	return c.read("DATA", true)
+	return c.read("DATA", intermediate)
 }
 
-// read reads one reply to command; intermediate tells whether command is
-// answered with 3xx (DATA) rather than 2xx. A reply of the wrong class
-// means the replies are out of step with the commands (a server that sent
-// one reply too many, RFC 5321 §4.3.2's sequences): the session ends with
-// ErrProtocol and the reply is not returned, because it answers some
-// other command.
-func (c *Client) read(command string, intermediate bool) (Reply, error) {
+// The positive replies a command may get (RFC 5321 §4.3.2, RFC 4954).
+const (
+	completion   = iota // 2xx only: most commands
+	intermediate        // 3xx only: DATA
+	either              // 2xx or 3xx: AUTH, answered 334 until 235
+)
+
+// read reads one reply to command, whose positive replies are of the kind
+// want. A positive reply of the other kind means the replies are out of
+// step with the commands (a server that sent one reply too many): the
+// session ends with ErrProtocol and the reply is not returned, because it
+// answers some other command.
+func (c *Client) read(command string, want int) (Reply, error) {
 	if c.err != nil {
 		return Reply{}, c.err
 	}
@@ -243,7 +251,7 @@ func (c *Client) read(command string, intermediate bool) (Reply, error) {
 	if err != nil {
 		return Reply{}, c.fail(command, err)
 	}
-	if class := r.Code / 100; (class == 3) != intermediate && (class == 3 || class == 2) {
+	if class := r.Code / 100; (class == 2 && want == intermediate) || (class == 3 && want == completion) {
 		c.debugReply(r)
 		return Reply{}, c.fail(command, protoErr("reply %d does not answer %s: the server is out of step", r.Code, command))
 	}
