@@ -176,8 +176,11 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 // t0 is the SCRAM credential lookup for the one user.
 func t0() scram.CredentialLookup {
 	c, _ := scram.SHA256.NewClient(user, pass, "")
-	stored := c.GetStoredCredentials(scram.KeyFactors{Salt: "mxrelay-test-salt", Iters: 4096})
+	stored, err := c.GetStoredCredentialsWithError(scram.KeyFactors{Salt: "mxrelay-test-salt", Iters: 4096})
 	return func(u string) (scram.StoredCredentials, error) {
+		if err != nil {
+			return scram.StoredCredentials{}, err
+		}
 		if u != user {
 			return scram.StoredCredentials{}, errors.New("unknown user")
 		}
