@@ -18,33 +18,7 @@ import (
 // returns the results in the order of to.
 func (c *Client) deliver(ctx context.Context, from string, to []string, data []byte, o origin) *Result {
 	res := &Result{Recipients: make([]RecipientResult, len(to))}
-	// An address SMTP cannot carry fails alone, before any connection,
-	// rather than taking its domain's other recipients with it; a bad
-	// sender fails every recipient (RFC 3463 5.1.7 and 5.1.3).
-	if err := smtpclient.CheckReversePath(from); err != nil {
-		bad := &Error{Enhanced: "5.1.7", Message: err.Error(), Permanent: true, Err: fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)}
-		for i, r := range to {
-			res.Recipients[i] = RecipientResult{Recipient: r}
-			res.Recipients[i].fail(Bounced, bad)
-		}
-		return res
-	}
-	// Group recipients by domain, keeping first-seen order.
-	var domains []string
-	byDomain := make(map[string][]int)
-	for i, r := range to {
-		if err := smtpclient.CheckForwardPath(r); err != nil {
-			res.Recipients[i] = RecipientResult{Recipient: r}
-			res.Recipients[i].fail(Bounced, &Error{Recipient: r, Enhanced: "5.1.3", Message: err.Error(), Permanent: true,
-				Err: fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)})
-			continue
-		}
-		d := strings.ToLower(r[strings.LastIndexByte(r, '@')+1:])
-		if _, ok := byDomain[d]; !ok {
-			domains = append(domains, d)
-		}
-		byDomain[d] = append(byDomain[d], i)
-	}
+	domains, byDomain := splitByDomain(res, from, to)
 	limit := c.MaxParallelDomains
 	if limit <= 0 {
 		limit = DefaultMaxParallelDomains
@@ -72,6 +46,36 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	}
 	wg.Wait()
 	return res
+}
+
+// splitByDomain groups the recipients by domain, in first-seen order, as
+// indexes into to. An address SMTP cannot carry fails alone in res, before
+// any connection, rather than taking its domain's other recipients with
+// it; a bad sender fails every recipient (RFC 3463 5.1.7 and 5.1.3).
+func splitByDomain(res *Result, from string, to []string) (domains []string, byDomain map[string][]int) {
+	if err := smtpclient.CheckReversePath(from); err != nil {
+		bad := &Error{Enhanced: "5.1.7", Message: err.Error(), Permanent: true, Err: fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)}
+		for i, r := range to {
+			res.Recipients[i] = RecipientResult{Recipient: r}
+			res.Recipients[i].fail(Bounced, bad)
+		}
+		return nil, nil
+	}
+	byDomain = make(map[string][]int)
+	for i, r := range to {
+		if err := smtpclient.CheckForwardPath(r); err != nil {
+			res.Recipients[i] = RecipientResult{Recipient: r}
+			res.Recipients[i].fail(Bounced, &Error{Recipient: r, Enhanced: "5.1.3", Message: err.Error(), Permanent: true,
+				Err: fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)})
+			continue
+		}
+		d := strings.ToLower(r[strings.LastIndexByte(r, '@')+1:])
+		if _, ok := byDomain[d]; !ok {
+			domains = append(domains, d)
+		}
+		byDomain[d] = append(byDomain[d], i)
+	}
+	return domains, byDomain
 }
 
 // deliverDomain hands one domain's envelope to the transport, with the
@@ -106,6 +110,9 @@ type attempt struct {
 	utf8    bool // the header has UTF-8 (RFC 6532): SMTPUTF8 needed
 	results []RecipientResult
 	policy  tlsPolicy // from MTA-STS and RequireTLS; DANE is per host
+	// plan, in a dry run (Direct.Plan), records the route instead of
+	// connecting.
+	plan *DomainPlan
 	// mxSecure: the MX lookup (or the implicit MX's address lookup) was
 	// DNSSEC-authenticated, so DANE may apply (RFC 7672 §2.2.1).
 	mxSecure bool
@@ -174,6 +181,9 @@ func (a *attempt) run(ctx context.Context) {
 			// RFC 8461 §5: without a (cached) policy, deliver as usual.
 			a.log.Debug("MTA-STS lookup failed", "err", err)
 		}
+		if a.plan != nil {
+			a.plan.MTASTS, a.plan.MTASTSErr = p, err
+		}
 		if p != nil && p.Mode == mx.STSEnforce {
 			a.policy.sts = p
 			var allowed []mx.MX
@@ -182,6 +192,7 @@ func (a *attempt) run(ctx context.Context) {
 					allowed = append(allowed, h)
 				} else {
 					a.log.Info("MX host not allowed by MTA-STS policy", "mx", h.Host)
+					a.planSkipped([]mx.MX{h}, "not allowed by the domain's MTA-STS policy")
 				}
 			}
 			if len(allowed) == 0 {
@@ -192,18 +203,26 @@ func (a *attempt) run(ctx context.Context) {
 		}
 	}
 
-	for _, h := range hosts {
+	for i, h := range hosts {
 		if err := ctx.Err(); err != nil {
 			a.lastErr = err
 			break
 		}
 		if a.addrsLeft <= 0 || a.sessionsLeft <= 0 {
 			a.log.Info("MX address or session limit reached", "hosts", len(hosts))
+			a.planSkipped(hosts[i:], "over MaxMXAddresses: left for the next attempt")
 			break
+		}
+		if a.plan != nil {
+			a.planHost(ctx, h)
+			continue
 		}
 		if a.tryHost(ctx, h.Host) {
 			return
 		}
+	}
+	if a.plan != nil && a.plan.dialable() {
+		return
 	}
 	switch {
 	case a.tried > 0 && a.forbidden == a.tried:
@@ -218,6 +237,9 @@ func (a *attempt) run(ctx context.Context) {
 
 // finish gives every recipient the same outcome.
 func (a *attempt) finish(s Status, err error) {
+	if a.plan != nil {
+		a.plan.Outcome, a.plan.Err = s, err
+	}
 	for i := range a.results {
 		a.results[i].fail(s, err)
 	}
@@ -225,6 +247,9 @@ func (a *attempt) finish(s Status, err error) {
 
 // deferAll defers every recipient with the reason err gives.
 func (a *attempt) deferAll(err error) {
+	if a.plan != nil {
+		a.plan.Outcome, a.plan.Err = Deferred, err
+	}
 	for i := range a.results {
 		r := &a.results[i]
 		r.fail(Deferred, err)

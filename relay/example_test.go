@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net/mail"
+	"net/netip"
 	"strings"
 
 	"github.com/mxrelay/mxrelay/mime"
@@ -94,4 +95,38 @@ func ExampleSend() {
 	fmt.Println(res.Recipients[0].Recipient, res.Recipients[0].Status)
 	// Output:
 	// user@example.com delivered
+}
+
+// Plan shows the route a message would take, without sending it: here the
+// MX host, its address, and the TLS policy with its reason.
+func ExampleClient_Plan() {
+	srv, err := relaytest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	h, _ := srv.AddHost("mx.example.com", relaytest.HostConfig{})
+	srv.AddDomain("example.com", "mx.example.com")
+	srv.SetSTSPolicy("example.com", "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n")
+
+	p, err := srv.Client().Plan(context.Background(), &mime.Message{
+		From:    mail.Address{Address: "shop@example.org"},
+		To:      []mail.Address{{Address: "ann@example.com"}},
+		Subject: "Your order",
+		Text:    "It has shipped.",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, d := range p.Domains {
+		fmt.Println(d.Domain, "via", d.Transport)
+		for _, host := range d.Hosts {
+			fmt.Println(" ", host.Host, host.Addrs[0].Addr == netip.MustParseAddr(h.IP), host.TLS.Policy, host.TLS.Required)
+		}
+	}
+	fmt.Println("connections:", h.Connections())
+	// Output:
+	// example.com via direct
+	//   mx.example.com true mta-sts true
+	// connections: 0
 }

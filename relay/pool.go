@@ -70,6 +70,18 @@ type destination struct {
 	shaper
 }
 
+// cooling reports the end of host's back-off, if its state is kept and it
+// is in one, without creating state (for a dry run).
+func (p *pool) cooling(host string, now time.Time) (time.Time, bool) {
+	p.mu.Lock()
+	d := p.dests[host]
+	p.mu.Unlock()
+	if d == nil {
+		return time.Time{}, false
+	}
+	return d.coolingUntil(now)
+}
+
 // dest returns the state of an MX host, created on first use. The caller
 // hands it back with release when its attempt is over.
 func (p *pool) dest(host string, limits DestinationLimits) *destination {

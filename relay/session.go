@@ -19,58 +19,7 @@ import (
 // attempt; false sends the caller on to the next host.
 func (a *attempt) tryHost(ctx context.Context, host string) bool {
 	c := a.t
-	r := c.resolver()
-	log := a.log.With("mx", host)
-
-	addrs, addrSecure, err := r.LookupIPSecure(ctx, host)
-	if err != nil {
-		a.addrsLeft--
-		log.Info("address lookup failed", "err", err)
-		a.lastErr = &Error{Host: host, Enhanced: "4.4.3", Message: "address lookup: " + err.Error(), Err: err}
-		return false
-	}
-	pol := a.policy
-	// DANE only down a DNSSEC-authenticated chain: the MX records and this
-	// host's addresses (RFC 7672 §2.2). Otherwise TLSA is not looked up at
-	// all, so an unsigned zone whose servers fail TLSA queries is
-	// delivered with opportunistic TLS, as Postfix does.
-	if !c.DisableDANE && a.mxSecure && addrSecure {
-		// SMTP's TLSA records live at _25._tcp.<host> (RFC 7672 §2.2.3),
-		// whatever port a test dials.
-		recs, authenticated, err := r.LookupTLSA(ctx, host, 25)
-		if err != nil {
-			// RFC 7672 §2.1.1: a failed TLSA lookup is not "no TLSA"; the
-			// host cannot be used securely now.
-			log.Info("TLSA lookup failed", "err", err)
-			a.lastErr = &Error{Host: host, Enhanced: "4.7.5", Message: "TLSA lookup failed: " + err.Error(), Err: err}
-			return false
-		}
-		if authenticated {
-			pol.dane = usableTLSA(recs)
-		}
-	}
-
-	var allowed []netip.Addr
-	for _, ip := range addrs {
-		if !sameFamily(a.source.Addr, ip) {
-			continue
-		}
-		if a.addrsLeft <= 0 {
-			break
-		}
-		a.addrsLeft--
-		a.tried++
-		if !c.AllowPrivateAddrs {
-			if err := checkDestination(ip); err != nil {
-				a.forbidden++
-				log.Warn("refusing MX address", "addr", ip, "err", err)
-				a.lastErr = &Error{Host: host, Message: err.Error(), Err: err}
-				a.trace.connected(host, ip, err)
-				continue
-			}
-		}
-		allowed = append(allowed, ip)
-	}
+	allowed, pol := a.route(ctx, host, nil)
 	if len(allowed) == 0 {
 		return false
 	}
@@ -110,6 +59,87 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 		}
 	}
 	return false
+}
+
+// route finds what a session with host would need before any connection:
+// the addresses to dial, in order, and the TLS policy. It counts the
+// addresses against the attempt's cap and records why a host or address
+// is left out in a.lastErr, and, when hp is not nil (a dry run), in hp.
+func (a *attempt) route(ctx context.Context, host string, hp *HostPlan) ([]netip.Addr, tlsPolicy) {
+	c := a.t
+	r := c.resolver()
+	log := a.log.With("mx", host)
+	skip := func(err *Error) ([]netip.Addr, tlsPolicy) {
+		a.lastErr = err
+		if hp != nil {
+			hp.Skipped = err.Message
+		}
+		return nil, tlsPolicy{}
+	}
+
+	addrs, addrSecure, err := r.LookupIPSecure(ctx, host)
+	if err != nil {
+		a.addrsLeft--
+		log.Info("address lookup failed", "err", err)
+		return skip(&Error{Host: host, Enhanced: "4.4.3", Message: "address lookup: " + err.Error(), Err: err})
+	}
+	pol := a.policy
+	// DANE only down a DNSSEC-authenticated chain: the MX records and this
+	// host's addresses (RFC 7672 §2.2). Otherwise TLSA is not looked up at
+	// all, so an unsigned zone whose servers fail TLSA queries is
+	// delivered with opportunistic TLS, as Postfix does.
+	if !c.DisableDANE && a.mxSecure && addrSecure {
+		// SMTP's TLSA records live at _25._tcp.<host> (RFC 7672 §2.2.3),
+		// whatever port a test dials.
+		recs, authenticated, err := r.LookupTLSA(ctx, host, 25)
+		if err != nil {
+			// RFC 7672 §2.1.1: a failed TLSA lookup is not "no TLSA"; the
+			// host cannot be used securely now.
+			log.Info("TLSA lookup failed", "err", err)
+			return skip(&Error{Host: host, Enhanced: "4.7.5", Message: "TLSA lookup failed: " + err.Error(), Err: err})
+		}
+		if authenticated {
+			pol.dane = usableTLSA(recs)
+		}
+	}
+	if hp != nil {
+		hp.TLS = a.planTLS(pol, a.mxSecure && addrSecure)
+	}
+
+	var allowed []netip.Addr
+	for _, ip := range addrs {
+		if !sameFamily(a.source.Addr, ip) {
+			if hp != nil {
+				hp.Addrs = append(hp.Addrs, AddrPlan{Addr: ip, Refused: "not the source address's family"})
+			}
+			continue
+		}
+		if a.addrsLeft <= 0 {
+			if hp != nil {
+				hp.Addrs = append(hp.Addrs, AddrPlan{Addr: ip, Refused: "over MaxMXAddresses"})
+			}
+			continue
+		}
+		a.addrsLeft--
+		a.tried++
+		if !c.AllowPrivateAddrs {
+			if err := checkDestination(ip); err != nil {
+				a.forbidden++
+				log.Warn("refusing MX address", "addr", ip, "err", err)
+				a.lastErr = &Error{Host: host, Message: err.Error(), Err: err}
+				a.trace.connected(host, ip, err)
+				if hp != nil {
+					hp.Addrs = append(hp.Addrs, AddrPlan{Addr: ip, Refused: err.Error()})
+				}
+				continue
+			}
+		}
+		allowed = append(allowed, ip)
+		if hp != nil {
+			hp.Addrs = append(hp.Addrs, AddrPlan{Addr: ip})
+		}
+	}
+	return allowed, pol
 }
 
 // dial connects to the first of addrs that answers, within the connect
