@@ -6,8 +6,9 @@ import (
 )
 
 // Permanent conditions. A message for a domain that gives one of these
-// errors will never be deliverable by retrying; IsTemporary reports false for
-// them (and for anything that wraps them).
+// errors will never be deliverable by retrying; IsPermanent reports true for
+// them (and for anything that wraps them), and every other error is
+// temporary.
 var (
 	// ErrNullMX: the domain publishes "MX 0 ." and accepts no mail
 	// (RFC 7505 §3). There is no fallback to the domain's addresses.
@@ -99,27 +100,14 @@ func errString(err error) string {
 // Unwrap returns the cause.
 func (e *DNSError) Unwrap() error { return e.Err }
 
-// Temporary reports whether retrying later may succeed; see IsTemporary.
-func (e *DNSError) Temporary() bool { return IsTemporary(e) }
-
 // Timeout reports whether no server answered in time.
 func (e *DNSError) Timeout() bool { return e.IsTimeout }
 
-// IsTemporary reports whether err is a temporary failure, one worth
-// retrying later. The default is temporary: only ErrNullMX, ErrNoDomain,
-// ErrNoRecords and ErrInvalidName (and errors wrapping them) are permanent.
-// SERVFAIL, REFUSED, timeouts, network errors, CNAME loops and unknown errors
-// are temporary. IsTemporary(nil) is false.
-func IsTemporary(err error) bool {
-	if err == nil {
-		return false
-	}
-	return !IsPermanent(err)
-}
-
 // IsPermanent reports whether err says the lookup will never succeed:
-// ErrNullMX, ErrNoDomain, ErrNoRecords or ErrInvalidName. IsPermanent(nil) is
-// false.
+// ErrNullMX, ErrNoDomain, ErrNoRecords or ErrInvalidName, or an error
+// wrapping one. Any other non-nil error (SERVFAIL, REFUSED, a timeout, a
+// network error, a CNAME loop, anything unknown) is temporary: retry later.
+// It is the one way to classify lookup errors. IsPermanent(nil) is false.
 func IsPermanent(err error) bool {
 	return errors.Is(err, ErrNullMX) || errors.Is(err, ErrNoDomain) ||
 		errors.Is(err, ErrNoRecords) || errors.Is(err, ErrInvalidName)

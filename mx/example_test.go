@@ -41,7 +41,7 @@ func ExampleResolver_LookupMX() {
 	// true true
 }
 
-func ExampleIsTemporary() {
+func ExampleIsPermanent() {
 	srv := mxtest.NewServer(mxtest.Zone{
 		"example.com": {MX: []mx.MX{{Host: "mx.example.com", Pref: 10}}},
 	})
@@ -49,8 +49,8 @@ func ExampleIsTemporary() {
 	srv.SetFaults(mxtest.Faults{ServFail: true})
 
 	_, err := srv.Resolver().LookupMX(context.Background(), "example.com")
-	fmt.Println(mx.IsTemporary(err)) // defer the message, try again later
-	// Output: true
+	fmt.Println(mx.IsPermanent(err)) // false: defer the message, try again later
+	// Output: false
 }
 
 func ExampleResolver_LookupTLSA() {

@@ -54,7 +54,7 @@ func TestLookupIP(t *testing.T) {
 			r.IPPreference = tt.pref
 			got, err := r.LookupIP(context.Background(), tt.host)
 			if tt.err != nil {
-				if !errors.Is(err, tt.err) || mx.IsTemporary(err) {
+				if !errors.Is(err, tt.err) || (err != nil && !mx.IsPermanent(err)) {
 					t.Fatalf("got %v, %v; want permanent %v", got, err, tt.err)
 				}
 				return
@@ -83,7 +83,7 @@ func TestLookupIPPartialFailure(t *testing.T) {
 		t.Fatalf("%d A queries, want 2 (partial answers are not cached)", n)
 	}
 	r.IPPreference = mx.IPv6Only
-	if _, err := r.LookupIP(context.Background(), "host.example"); !mx.IsTemporary(err) {
+	if _, err := r.LookupIP(context.Background(), "host.example"); err == nil || mx.IsPermanent(err) {
 		t.Fatalf("IPv6 only: %v, want temporary", err)
 	}
 }
@@ -94,7 +94,7 @@ func TestLookupIPFailure(t *testing.T) {
 		"host.example": {TTL: 300, A: []string{"192.0.2.1"}, AAAA: []string{"2001:db8::1"}},
 	})
 	srv.SetFaults(mxtest.Faults{ServFail: true})
-	if _, err := r.LookupIP(context.Background(), "host.example"); !mx.IsTemporary(err) {
+	if _, err := r.LookupIP(context.Background(), "host.example"); err == nil || mx.IsPermanent(err) {
 		t.Fatalf("got %v, want temporary", err)
 	}
 	srv.SetFaults(mxtest.Faults{})
@@ -160,7 +160,7 @@ func TestLookupTLSA(t *testing.T) {
 		t.Run(fmt.Sprint(tt.host, ":", tt.port), func(t *testing.T) {
 			recs, ad, err := r.LookupTLSA(ctx, tt.host, tt.port)
 			if tt.isErr {
-				if err == nil || mx.IsTemporary(err) != tt.temp {
+				if err == nil || (err != nil && !mx.IsPermanent(err)) != tt.temp {
 					t.Fatalf("got %v, %v, %v; want an error (temporary %v)", recs, ad, err, tt.temp)
 				}
 				return

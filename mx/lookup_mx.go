@@ -39,7 +39,7 @@ const maxHosts = 128
 //   - MX targets that are IP literals or not host names are skipped; if
 //     none is left, ErrNoUsableMX (temporary).
 //
-// Errors are *DNSError or *NameError; use IsTemporary to classify them.
+// Errors are *DNSError or *NameError; use IsPermanent to classify them.
 //
 // The returned slice is shared with the cache and must not be modified
 // (slices.Clone it first); this is what lets a cache hit be free of

@@ -115,8 +115,8 @@ func TestLookupMX(t *testing.T) {
 			if tt.err != nil && !errors.Is(err, tt.err) {
 				t.Fatalf("LookupMX(%q) error %v, want %v", tt.domain, err, tt.err)
 			}
-			if mx.IsTemporary(err) != tt.temp {
-				t.Fatalf("IsTemporary(%v) = %v, want %v", err, mx.IsTemporary(err), tt.temp)
+			if (err != nil && !mx.IsPermanent(err)) != tt.temp {
+				t.Fatalf("temporary(%v) = %v, want %v", err, (err != nil && !mx.IsPermanent(err)), tt.temp)
 			}
 			if !strings.HasPrefix(err.Error(), "mx: ") {
 				t.Errorf("error %q lacks the package prefix", err)
@@ -136,7 +136,7 @@ func TestLookupMXErrorTypes(t *testing.T) {
 	}()
 	_, err := r.LookupMX(context.Background(), "drop.example")
 	var de *mx.DNSError
-	if !errors.As(err, &de) || !de.Timeout() || !de.Temporary() {
+	if !errors.As(err, &de) || !de.Timeout() || mx.IsPermanent(de) {
 		t.Fatalf("drop: got %v (%T), want a temporary timeout *DNSError", err, err)
 	}
 	_, err = r.LookupMX(context.Background(), "servfail.example")
@@ -144,7 +144,7 @@ func TestLookupMXErrorTypes(t *testing.T) {
 		t.Fatalf("servfail: got %#v, want Rcode SERVFAIL", err)
 	}
 	_, err = r.LookupMX(context.Background(), "nx.example")
-	if !errors.As(err, &de) || de.Temporary() || de.Name != "nx.example." || de.Type != "MX" {
+	if !errors.As(err, &de) || !mx.IsPermanent(de) || de.Name != "nx.example." || de.Type != "MX" {
 		t.Fatalf("nx: got %#v", err)
 	}
 	var ne *mx.NameError
@@ -159,7 +159,7 @@ func TestNoImplicitMXOnFailure(t *testing.T) {
 		"flaky.example": {A: []string{"192.0.2.1"}},
 	})
 	srv.SetFaults(mxtest.Faults{ServFail: true})
-	if got, err := r.LookupMX(context.Background(), "flaky.example"); err == nil || !mx.IsTemporary(err) {
+	if got, err := r.LookupMX(context.Background(), "flaky.example"); err == nil || mx.IsPermanent(err) {
 		t.Fatalf("got %v, %v; want a temporary error", got, err)
 	}
 	srv.SetFaults(mxtest.Faults{})
@@ -170,7 +170,7 @@ func TestNoImplicitMXOnFailure(t *testing.T) {
 	// The A lookup of the implicit MX fails: temporary too.
 	srv.Set("flaky2.example", mxtest.Domain{A: []string{"192.0.2.1"}})
 	srv.Update("flaky2.example", func(d *mxtest.Domain) { d.Faults.Refused = true })
-	if _, err := r.LookupMX(context.Background(), "flaky2.example"); !mx.IsTemporary(err) {
+	if _, err := r.LookupMX(context.Background(), "flaky2.example"); err == nil || mx.IsPermanent(err) {
 		t.Fatalf("got %v, want temporary", err)
 	}
 }

@@ -73,12 +73,11 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Temporary reports whether the failure may go away on a later attempt.
-func (e *Error) Temporary() bool { return !e.Permanent }
-
 // IsPermanent reports whether err, or an error it wraps, is an *Error that
 // says retrying will not help. Unknown errors are temporary: only a 5xx reply
-// or an explicitly permanent condition stops retries.
+// or an explicitly permanent condition stops retries. It is the one way to
+// classify the errors of this package (Error.Permanent says the same of
+// one *Error).
 func IsPermanent(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Permanent

@@ -174,7 +174,7 @@ func TestTLSRequiredError(t *testing.T) {
 		t.Errorf("enhanced %q (%s)", r.Enhanced, r.Message)
 	}
 	var re *relay.Error
-	if !errors.As(err, &re) || re.Temporary() == false {
+	if !errors.As(err, &re) || re.Permanent {
 		t.Errorf("errors.As: %v", err)
 	}
 }

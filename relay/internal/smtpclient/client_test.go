@@ -437,7 +437,7 @@ func TestErrorClassification(t *testing.T) {
 		{&Error{Message: "no code"}, false, "smtpclient: no code"},
 	}
 	for _, tc := range tests {
-		if tc.err.Permanent() != tc.perm || tc.err.Temporary() == tc.perm || IsPermanent(fmt.Errorf("wrapped: %w", tc.err)) != tc.perm {
+		if tc.err.Permanent() != tc.perm || IsPermanent(fmt.Errorf("wrapped: %w", tc.err)) != tc.perm {
 			t.Errorf("%v: Permanent %v, want %v", tc.err, tc.err.Permanent(), tc.perm)
 		}
 		if tc.err.Error() != tc.text {

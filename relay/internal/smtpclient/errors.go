@@ -110,9 +110,6 @@ func (e *Error) Permanent() bool {
 	return strings.HasPrefix(e.Enhanced, "5.")
 }
 
-// Temporary reports whether a later attempt may succeed (not Permanent).
-func (e *Error) Temporary() bool { return !e.Permanent() }
-
 // IsPermanent reports whether err is, or wraps, an *Error that is Permanent.
 // Any other error (a timeout, a reset connection) is temporary.
 func IsPermanent(err error) bool {
