@@ -79,7 +79,9 @@ type HostConfig struct {
 	// server does that timed out an idle connection.
 	DropAfterMessages int
 
-	// DataReply, if not nil, answers the end of data; a nil *Reply accepts.
+	// DataReply, if not nil, answers the end of data; a nil *Reply accepts
+	// with "250 2.0.0 accepted by <host>", a 2xx Reply accepts with its
+	// text.
 	// A message answered with Drop is recorded with Dropped set: the
 	// server got it whole but the client never heard so.
 	DataReply func(m *Message) *Reply
@@ -342,7 +344,17 @@ func (s *session) Data(r io.Reader) error {
 	if x := s.h.cfg.ExtraReply; x != "" && s.wc != nil {
 		s.wc.afterNextReply(x)
 	}
-	return nil
+	// go-smtp's own acceptance says "OK: queued", which reads like the
+	// sender's queue in a result; say who took the message instead (or
+	// what a 2xx DataReply says).
+	ok := &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "accepted by " + s.h.Name}
+	if rep != nil && rep.Code >= 200 {
+		ok.Code, ok.Message = rep.Code, rep.Text
+		if rep.Enhanced != "" {
+			ok.EnhancedCode = parseEnhanced(rep.Enhanced)
+		}
+	}
+	return ok
 }
 
 // reply turns a scripted Reply into what go-smtp sends: nil for a 2xx.
