@@ -50,7 +50,7 @@ var (
 // ErrInvalidName.
 type NameError struct {
 	Name   string // as given
-	Reason string
+	Reason string // why it is not a valid domain name
 }
 
 // Error implements error.

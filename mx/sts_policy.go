@@ -31,6 +31,7 @@ var ErrBadPolicy = errors.New("mx: invalid MTA-STS policy")
 // Policy is an MTA-STS policy (RFC 8461 §3.2). A Policy returned by
 // LookupSTS is shared with the cache: treat it as read-only.
 type Policy struct {
+	// Mode is enforce, testing or none: only enforce changes delivery.
 	Mode STSMode
 	// MX holds the allowed MX host patterns as published, lower case:
 	// "mx.example.com" or "*.example.net" (a wildcard stands for exactly

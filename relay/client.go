@@ -72,7 +72,8 @@ type Client struct {
 	// QueuePerDomain caps the queued messages for one recipient domain
 	// that Run delivers at once, so that a big campaign to one domain
 	// leaves workers for the others. 0 → the Direct transport's
-	// Limits.MaxConnections (or DefaultMaxConnections); negative → no cap.
+	// Limits.MaxConnections (or DefaultMaxConnections), or
+	// queue.DefaultPerKey with another Transport; negative → no cap.
 	QueuePerDomain int
 
 	// MaxParallelDomains bounds how many recipient domains of one message

@@ -40,6 +40,8 @@ type Error struct {
 	Err       error  // the underlying cause, if any
 }
 
+// Error formats the failure as "relay: <recipient>: <host>: <command>:
+// <code> <enhanced> <message>", leaving out the parts that are empty.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("relay: ")

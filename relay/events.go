@@ -34,17 +34,17 @@ func (t EventType) MarshalText() ([]byte, error) { return []byte(t.String()), ni
 
 // Event is one state change, as delivered to Client.Events.
 type Event struct {
-	Type        EventType         `json:"type"`
-	Time        time.Time         `json:"time"`
-	MessageID   string            `json:"message_id,omitempty"` // queue job id; "" for a Send not queued
-	Recipient   string            `json:"recipient,omitempty"`  // "" for EventAttempt
-	Domain      string            `json:"domain,omitempty"`     // the recipient's domain
-	MX          string            `json:"mx,omitempty"`         // the host that answered
-	Source      string            `json:"source,omitempty"`     // the local address used
-	Code        int               `json:"code,omitempty"`
-	Enhanced    string            `json:"enhanced,omitempty"`
-	Message     string            `json:"message,omitempty"`
-	TLS         TLSInfo           `json:"tls"`
+	Type        EventType         `json:"type"`                  // what happened
+	Time        time.Time         `json:"time"`                  // when it happened
+	MessageID   string            `json:"message_id,omitempty"`  // queue job id; "" for a Send not queued
+	Recipient   string            `json:"recipient,omitempty"`   // "" for EventAttempt
+	Domain      string            `json:"domain,omitempty"`      // the recipient's domain
+	MX          string            `json:"mx,omitempty"`          // the host that answered
+	Source      string            `json:"source,omitempty"`      // the local address used
+	Code        int               `json:"code,omitempty"`        // SMTP reply code, as in RecipientResult
+	Enhanced    string            `json:"enhanced,omitempty"`    // enhanced status code, as in RecipientResult
+	Message     string            `json:"message,omitempty"`     // server text or local reason
+	TLS         TLSInfo           `json:"tls"`                   // the session's TLS, where there was one
 	NextAttempt time.Time         `json:"next_attempt,omitzero"` // EventDeferred of a queued message
 	Metadata    map[string]string `json:"metadata,omitempty"`    // the caller's, from EnqueueOptions or SendOptions
 	Latency     time.Duration     `json:"latency,omitempty"`     // EventDelivered: since the message was sent or queued

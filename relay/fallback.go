@@ -22,6 +22,7 @@ const DefaultFallbackAfter = 3
 // A Send's first attempt is attempt 0, so with a Store the queue's
 // retries count on from there.
 type Fallback struct {
+	// Primary takes a message's first After attempts, Secondary the rest.
 	Primary, Secondary Transport
 	// After is the number of attempts that go to Primary. 0 →
 	// DefaultFallbackAfter.

@@ -56,7 +56,7 @@ type DomainPlan struct {
 	// or nil; MTASTSErr says why there is none when the lookup failed
 	// (delivery then goes on as without a policy, RFC 8461 §5).
 	MTASTS    *mx.Policy
-	MTASTSErr error
+	MTASTSErr error // the failed MTA-STS lookup, if it failed
 
 	// Hosts are the MX hosts (or the relay host) in the order they would
 	// be tried; each is tried only if those before it fail.
@@ -66,13 +66,13 @@ type DomainPlan struct {
 	// end in without dialling anything: Bounced for a null MX or a domain
 	// that does not exist, Deferred when DNS fails or no host is usable.
 	Outcome Status
-	Err     error
+	Err     error // the cause, with the sentinels of mx and relay
 }
 
 // HostPlan is the route to one MX host.
 type HostPlan struct {
-	Host       string
-	Preference uint16
+	Host       string // the MX host (or relay host) name
+	Preference uint16 // the MX preference; lower is tried first
 	// Skipped says why no address of this host would be dialled (an
 	// MTA-STS policy that does not list it, a failed address or TLSA
 	// lookup, the MaxMXAddresses cap); "" when some would be.
@@ -80,7 +80,7 @@ type HostPlan struct {
 	// Addrs are the host's addresses in dial order; those with a Refused
 	// reason would not be dialled.
 	Addrs []AddrPlan
-	TLS   TLSPlan
+	TLS   TLSPlan // the policy a session would be held to
 	// Limits are the shaping limits for the host, defaults filled in.
 	Limits DestinationLimits
 	// CoolingUntil is set while the host is in back-off after pushing
@@ -90,7 +90,7 @@ type HostPlan struct {
 
 // AddrPlan is one address of an MX host.
 type AddrPlan struct {
-	Addr netip.Addr
+	Addr netip.Addr // the address, as it would be dialled
 	// Refused says why the address would not be dialled: the destination
 	// policy (ErrForbiddenAddress), the source address's family, the
 	// MaxMXAddresses cap. "" → it would be dialled.

@@ -32,8 +32,8 @@ type EnqueueOptions struct {
 }
 
 // DefaultQueueWorkers is how many queued messages Run delivers at once
-// when Client.QueueWorkers is zero.
-const DefaultQueueWorkers = 64
+// when Client.QueueWorkers is zero: queue.DefaultWorkers.
+const DefaultQueueWorkers = queue.DefaultWorkers
 
 // Enqueue validates and writes m, signs it when a Signer is set, and
 // stores it through Store, returning the job id once the Store holds it
@@ -303,10 +303,10 @@ func (s *deferredStash) take(id string) []RecipientResult {
 
 // perDomainDefault is the queue's default cap per recipient domain: the
 // Direct transport's connection cap, so that queued messages do not wait
-// for connections in the pool.
+// for connections in the pool; queue.DefaultPerKey for other transports.
 func (c *Client) perDomainDefault() int {
 	if d, ok := c.transport().(*Direct); ok {
 		return d.Limits.withDefaults().MaxConnections
 	}
-	return DefaultMaxConnections
+	return queue.DefaultPerKey
 }

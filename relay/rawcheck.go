@@ -18,6 +18,7 @@ type MessageError struct {
 	Reason string // "lone CR", "NUL byte", "line over 998 octets"
 }
 
+// Error says where the message is malformed and how.
 func (e *MessageError) Error() string {
 	return fmt.Sprintf("relay: invalid message: line %d (byte %d): %s", e.Line, e.Offset, e.Reason)
 }

@@ -23,7 +23,7 @@ type Result struct {
 
 // RecipientResult is the outcome for one envelope recipient.
 type RecipientResult struct {
-	Recipient string  `json:"recipient"`
+	Recipient string  `json:"recipient"`          // the envelope recipient, as sent
 	Status    Status  `json:"status"`             // Delivered, Deferred or Bounced
 	Code      int     `json:"code,omitempty"`     // SMTP reply code, 0 if none
 	Enhanced  string  `json:"enhanced,omitempty"` // "5.1.1" where the server sent one

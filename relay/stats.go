@@ -68,11 +68,11 @@ func (l *Latency) UnmarshalJSON(b []byte) error {
 // Stats are a Client's counters since its first event: what an application
 // needs to alert on a bounce rate or a stuck destination.
 type Stats struct {
-	Since         time.Time         `json:"since"`
-	Total         Counts            `json:"total"`
-	ByDomain      map[string]Counts `json:"by_domain"` // by recipient domain
-	ByMX          map[string]Counts `json:"by_mx"`     // by MX host that answered
-	Latency       Latency           `json:"latency"`
+	Since         time.Time         `json:"since"`          // the first event counted
+	Total         Counts            `json:"total"`          // every recipient and attempt
+	ByDomain      map[string]Counts `json:"by_domain"`      // by recipient domain
+	ByMX          map[string]Counts `json:"by_mx"`          // by MX host that answered
+	Latency       Latency           `json:"latency"`        // from send or enqueue to delivery
 	EventsDropped int64             `json:"events_dropped"` // events the Events hook missed (buffer full)
 }
 

@@ -5,7 +5,7 @@
 // server-side request forgery (SSRF).
 //
 // There is one table of ranges, built from the IANA IPv4 and IPv6
-// Special-Purpose Address Registries (see ranges.go), and two ways in: Check
+// Special-Purpose Address Registries, and two ways in: Check
 // for an address about to be dialled, and Control for net.Dialer.Control,
 // which sees each address after name resolution, just before the connect,
 // so that DNS rebinding cannot get round it. IPv6 forms that carry an IPv4

@@ -27,12 +27,12 @@ type Domain struct {
 	// TTL 0: answers are not cached, so changes show at once.
 	TTL uint32
 
-	MX    []mx.MX  // Host "." with Pref 0 is a null MX (RFC 7505)
-	A     []string // IPv4 addresses, "192.0.2.1"
-	AAAA  []string // IPv6 addresses, "2001:db8::1"
-	CNAME string   // alias target; followed by the server like a recursive resolver
-	TXT   []string // each string one TXT record (split into 255-octet pieces)
-	TLSA  []mx.TLSA
+	MX    []mx.MX   // Host "." with Pref 0 is a null MX (RFC 7505)
+	A     []string  // IPv4 addresses, "192.0.2.1"
+	AAAA  []string  // IPv6 addresses, "2001:db8::1"
+	CNAME string    // alias target; followed by the server like a recursive resolver
+	TXT   []string  // each string one TXT record (split into 255-octet pieces)
+	TLSA  []mx.TLSA // TLSA records, for names like "_25._tcp.mx.example.com"
 
 	Faults
 }

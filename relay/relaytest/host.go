@@ -39,23 +39,23 @@ const (
 type Reply struct {
 	Code     int    // e.g. 451
 	Enhanced string // e.g. "4.3.0"; empty → none
-	Text     string
-	Drop     bool
+	Text     string // the reply text
+	Drop     bool   // close the connection instead of replying
 }
 
 // HostConfig scripts one MX host. The zero value is a well-behaved server
 // with TLS from the test CA and every extension on.
 type HostConfig struct {
-	TLS                 TLSMode
-	HideSTARTTLS        bool // TLS is configured but not offered
-	NoPipelining        bool
-	NoChunking          bool
-	No8BitMIME          bool
-	NoSMTPUTF8          bool
-	RequireTLSExtension bool  // offer REQUIRETLS (RFC 8689) once in TLS
-	DSN                 bool  // offer DSN (RFC 3461)
-	MaxSize             int64 // SIZE limit; 0 → no limit announced
-	MaxRecipients       int   // LIMITS RCPTMAX; 0 → none
+	TLS                 TLSMode // the certificate STARTTLS presents, or none
+	HideSTARTTLS        bool    // TLS is configured but not offered
+	NoPipelining        bool    // do not offer PIPELINING (RFC 2920)
+	NoChunking          bool    // do not offer CHUNKING, so no BDAT (RFC 3030)
+	No8BitMIME          bool    // do not offer 8BITMIME (RFC 6152)
+	NoSMTPUTF8          bool    // do not offer SMTPUTF8 (RFC 6531)
+	RequireTLSExtension bool    // offer REQUIRETLS (RFC 8689) once in TLS
+	DSN                 bool    // offer DSN (RFC 3461)
+	MaxSize             int64   // SIZE limit; 0 → no limit announced
+	MaxRecipients       int     // LIMITS RCPTMAX; 0 → none
 
 	// Greeting, when set, is written instead of the 220 greeting, as is
 	// (lines end in CRLF), and the connection is then closed: a
@@ -93,22 +93,22 @@ type HostConfig struct {
 
 // Message is what a Host received: the envelope, the bytes and how.
 type Message struct {
-	Host       string   // the MX host name that received it
-	Addr       string   // the address it listened on
-	Helo       string   // the client's EHLO/HELO name
-	RemoteAddr string   // the client's address, "127.0.0.1:40000"
-	From       string   // MAIL FROM
-	To         []string // accepted RCPT TO, in order
-	Data       []byte   // the message as received (after dot-unstuffing)
-	TLS        *tls.ConnectionState
-	Chunked    bool // sent with BDAT rather than DATA
-	Pipelined  bool // MAIL arrived with further commands behind it
-	Body8Bit   bool // BODY=8BITMIME
-	SMTPUTF8   bool
-	RequireTLS bool
-	Size       int64 // SIZE= parameter, 0 if none
-	Dropped    bool  // the host closed the connection instead of replying 250
-	Received   time.Time
+	Host       string               // the MX host name that received it
+	Addr       string               // the address it listened on
+	Helo       string               // the client's EHLO/HELO name
+	RemoteAddr string               // the client's address, "127.0.0.1:40000"
+	From       string               // MAIL FROM
+	To         []string             // accepted RCPT TO, in order
+	Data       []byte               // the message as received (after dot-unstuffing)
+	TLS        *tls.ConnectionState // the session's TLS state; nil in plaintext
+	Chunked    bool                 // sent with BDAT rather than DATA
+	Pipelined  bool                 // MAIL arrived with further commands behind it
+	Body8Bit   bool                 // BODY=8BITMIME
+	SMTPUTF8   bool                 // the SMTPUTF8 parameter on MAIL
+	RequireTLS bool                 // the REQUIRETLS parameter on MAIL (RFC 8689)
+	Size       int64                // SIZE= parameter, 0 if none
+	Dropped    bool                 // the host closed the connection instead of replying 250
+	Received   time.Time            // when the end of data arrived
 }
 
 // Host is one scripted MX host on its own loopback address.
