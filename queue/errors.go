@@ -44,6 +44,7 @@ type CorruptError struct {
 	Err error  // what decoding said
 }
 
+// Error names the job and says what decoding reported.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("queue: corrupt record for job %s: %v", e.ID, e.Err)
 }

@@ -22,11 +22,12 @@ type Queue struct {
 	Deliverer Deliverer
 	// Retry schedules temporary failures; nil → DefaultRetryPolicy().
 	Retry RetryPolicy
-	// Workers caps the jobs in flight in this process; 0 → 16.
+	// Workers caps the jobs in flight in this process; 0 →
+	// DefaultWorkers.
 	Workers int
 	// PerKey caps the jobs in flight per routing key (the recipient
 	// domain), counted by the store, so across processes that share it;
-	// 0 → 4, negative → no per-key cap.
+	// 0 → DefaultPerKey, negative → no per-key cap.
 	PerKey int
 	// Lease is how long a claim lasts: a worker that dies leaves its jobs
 	// to be claimed again after it. Each attempt's context ends at 90% of
@@ -57,6 +58,19 @@ type Queue struct {
 	policy  RetryPolicy
 	due     timeHeap // retry times this queue scheduled, bounded
 }
+
+// Defaults for Queue.Workers and Queue.PerKey when they are 0. These are
+// the only copies of these numbers: relay.Client uses them for its queue
+// too (relay.DefaultQueueWorkers is DefaultWorkers).
+const (
+	// DefaultWorkers is how many jobs one process delivers at once.
+	DefaultWorkers = 64
+	// DefaultPerKey is how many jobs of one routing key (one recipient
+	// domain) are delivered at once, across the processes that share the
+	// store. It matches relay's default cap of connections per MX host,
+	// so that a domain's queued messages do not wait for connections.
+	DefaultPerKey = 10
+)
 
 const maxKnownDue = 10000
 
@@ -96,12 +110,12 @@ func (q *Queue) now() time.Time {
 
 func (q *Queue) retry() RetryPolicy { return q.policy }
 
-func (q *Queue) workers() int { return positive(q.Workers, 16) }
+func (q *Queue) workers() int { return positive(q.Workers, DefaultWorkers) }
 func (q *Queue) perKey() int {
 	if q.PerKey < 0 {
 		return 0
 	}
-	return positive(q.PerKey, 4)
+	return positive(q.PerKey, DefaultPerKey)
 }
 func (q *Queue) lease() time.Duration { return positive(q.Lease, 15*time.Minute) }
 func (q *Queue) poll() time.Duration  { return positive(q.PollInterval, 30*time.Second) }

@@ -345,3 +345,57 @@ func TestRunTwiceRefused(t *testing.T) {
 	waitFor(t, "delivery by the second Run", func() bool { return stats(t, q).Queued+stats(t, q).Active == 0 })
 	stop()
 }
+
+// A Queue with zero Workers and PerKey runs DefaultWorkers jobs at once,
+// and at most DefaultPerKey of one routing key.
+func TestRunDefaults(t *testing.T) {
+	var mu sync.Mutex
+	inflight, maxAll := 0, 0
+	perKey, maxKey := map[string]int{}, map[string]int{}
+	release := make(chan struct{})
+	d := queue.DelivererFunc(func(ctx context.Context, j *queue.Job) []queue.Outcome {
+		mu.Lock()
+		inflight++
+		perKey[j.RoutingKey]++
+		maxAll = max(maxAll, inflight)
+		maxKey[j.RoutingKey] = max(maxKey[j.RoutingKey], perKey[j.RoutingKey])
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		mu.Lock()
+		inflight--
+		perKey[j.RoutingKey]--
+		mu.Unlock()
+		return queue.Outcomes(j, queue.Delivered, "250 ok")
+	})
+	q := &queue.Queue{Store: &queue.MemoryStore{}, Deliverer: d}
+	// One busy domain with more jobs than its cap, and enough quiet
+	// domains of one job each to fill every worker.
+	for i := range 2 * queue.DefaultPerKey {
+		enqueue(t, q, "", fmt.Sprintf("r%d@busy.example", i))
+	}
+	for i := range queue.DefaultWorkers {
+		enqueue(t, q, "", fmt.Sprintf("r@quiet%d.example", i))
+	}
+	start(t, q)
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before Run is stopped, should the test fail
+	waitFor(t, "every worker busy", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return inflight == queue.DefaultWorkers
+	})
+	time.Sleep(20 * time.Millisecond) // room for a queue that claims too many
+	mu.Lock()
+	gotAll, gotKey := maxAll, maxKey["busy.example"]
+	mu.Unlock()
+	free()
+	if gotAll != queue.DefaultWorkers || gotKey != queue.DefaultPerKey {
+		t.Fatalf("in flight: %d overall, %d for one domain; want the defaults %d and %d",
+			gotAll, gotKey, queue.DefaultWorkers, queue.DefaultPerKey)
+	}
+	waitFor(t, "empty queue", func() bool { return stats(t, q) == queue.Stats{} })
+}

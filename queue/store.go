@@ -13,12 +13,23 @@ import (
 //   - Durability: when Put, Finish or Set returns nil, the change survives
 //     a crash of the process (and, for a durable store, of the machine).
 //     MemoryStore is the exception, documented as such.
+//   - Reopening: a durable store opened again on the same storage, after
+//     Close or a crash of the process, finds every job as the last change
+//     left it: fields, message, attempts, holds, and leases with their
+//     owner, token and end. A store whose storage no other process can
+//     open at the same time (boltstore) may instead end every lease when
+//     it opens, since the process that held them is gone; those jobs are
+//     then due at once. A job is never given a token it had before.
+//   - Context: a method called with a context that has already ended
+//     changes nothing and returns an error that wraps ctx.Err().
 //   - Ids: a missing id gives ErrNotFound, from Get, Set and Finish alike.
 //   - Due: a job is due when it is not held, NextAttempt <= now, and it has
 //     no lease or its lease expired (Lease.Until <= now).
-//   - Claim: leases due jobs in order of NextAttempt (an expired lease counts
-//     as due at Lease.Until), never the same job to two claims whose leases
-//     overlap, never a held job.
+//   - Claim: leases due jobs earliest first, where a job counts from its
+//     NextAttempt, or from its Lease.Until once it has been leased (an
+//     expired lease is due at its end, not at the older NextAttempt);
+//     never the same job to two claims whose leases overlap, never a held
+//     job.
 //   - Per-key limit: when ClaimRequest.PerKey > 0, Claim leaves at most
 //     PerKey unexpired leases per RoutingKey, counting those held by other
 //     owners and processes. Jobs of a key at its limit are skipped, not
@@ -44,9 +55,21 @@ type Store interface {
 	// Get returns a copy of the job with its message, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Job, error)
 
-	// Claim leases up to r.Max due jobs to r.Owner until r.Now+r.Lease,
-	// as described above, and returns them with Lease set. It returns an
-	// empty slice, not an error, when nothing is due.
+	// Claim leases up to r.Max due jobs to r.Owner until r.Now+r.Lease
+	// and returns them with Lease set, each with a new Token.
+	//
+	// A job is due at r.Now when it is not held, its NextAttempt is not
+	// after r.Now, and it has no lease or its lease has ended
+	// (Lease.Until <= r.Now). Claim takes the due jobs earliest first and
+	// returns them in that order, where a job that was never leased (or
+	// was finished since) counts from its NextAttempt and a job whose
+	// lease ended counts from its Lease.Until, not from its older
+	// NextAttempt. It never gives a job to two claims whose leases
+	// overlap, and never a held one. When r.PerKey > 0, it leaves at most
+	// r.PerKey unexpired leases per RoutingKey, those of other owners and
+	// processes included, and skips the jobs of a key at its limit instead
+	// of waiting for them. It returns an empty slice, not an error, when
+	// nothing is due.
 	Claim(ctx context.Context, r ClaimRequest) ([]*Job, error)
 
 	// Finish ends the lease job.Lease.Token names and records the attempt.
@@ -134,8 +157,10 @@ type ListRequest struct {
 
 // Stats counts stored jobs by state.
 type Stats struct {
-	Queued, Active, Held int
-	Corrupt              int // records that cannot be decoded (not in the others)
+	Queued  int // jobs in StateQueued: waiting for their NextAttempt or a worker
+	Active  int // jobs in StateActive: claimed and not finished
+	Held    int // jobs in StateHeld: held for review
+	Corrupt int // records that cannot be decoded (not in the others)
 }
 
 // Waker is an optional Store capability: a store shared with other
@@ -143,5 +168,6 @@ type Stats struct {
 // process did not enqueue (PostgreSQL LISTEN/NOTIFY, for one). Signals may
 // be merged or lost; the queue keeps polling as a fallback.
 type Waker interface {
+	// Wake returns the channel on which the store signals.
 	Wake() <-chan struct{}
 }

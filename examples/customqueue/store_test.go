@@ -16,6 +16,16 @@ import (
 func TestSpoolConformance(t *testing.T) {
 	queuetest.TestStore(t, func(t *testing.T) queue.Store {
 		return openSpool(t, t.TempDir())
+	}, queuetest.StoreOptions{
+		// The files stay when the spool is closed: open the directory
+		// again, as a restarted process would.
+		Reopen: func(t *testing.T, old queue.Store) queue.Store {
+			s := old.(*Spool)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return openSpool(t, s.dir)
+		},
 	})
 }
 

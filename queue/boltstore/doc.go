@@ -42,7 +42,8 @@
 // fails gives an error that matches ErrCorrupt, and the file is left as it
 // was: nothing is written, repaired or deleted by the library. Damage
 // inside a job's record or message is not looked for; it is reported per
-// job, as above.
+// job, as a *queue.CorruptError from Get and a record that Claim sets
+// aside.
 //
 // On ErrCorrupt, do as Postfix does with a damaged queue file, which it
 // moves to its corrupt/ directory:

@@ -22,22 +22,45 @@ func open(t *testing.T, path string) *Store {
 	return s
 }
 
+// reopenOptions make the suite close a store and open its file again.
+// Open ends the leases of the process that had the file before.
+var reopenOptions = queuetest.StoreOptions{
+	Reopen: func(t *testing.T, old queue.Store) queue.Store {
+		s := old.(*Store)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return openWith(t, s.Path(), s.opts)
+	},
+	ReopenEndsLeases: true,
+}
+
 func TestConformance(t *testing.T) {
 	queuetest.TestStore(t, func(t *testing.T) queue.Store {
 		return open(t, filepath.Join(t.TempDir(), "q.db"))
-	})
+	}, reopenOptions)
 }
 
 func TestConformanceBoltBatch(t *testing.T) {
 	queuetest.TestStore(t, func(t *testing.T) queue.Store {
-		s, err := OpenWith(filepath.Join(t.TempDir(), "q.db"), Options{NoSync: true, useBoltBatch: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		return openWith(t, filepath.Join(t.TempDir(), "q.db"), Options{NoSync: true, useBoltBatch: true})
+	}, reopenOptions)
+}
+
+// openWith opens path with o, closed when the test ends. With
+// o.useBoltBatch it shortens bbolt's batch delay, so that the tests do not
+// wait for it.
+func openWith(t *testing.T, path string, o Options) *Store {
+	t.Helper()
+	s, err := OpenWith(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.useBoltBatch {
 		s.db.MaxBatchDelay = time.Millisecond
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)

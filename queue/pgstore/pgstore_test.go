@@ -77,6 +77,15 @@ func TestConformance(t *testing.T) {
 	dsn := testDSN(t)
 	queuetest.TestStore(t, func(t *testing.T) queue.Store {
 		return openStore(t, dsn, newSchema(t, dsn))
+	}, queuetest.StoreOptions{
+		// A new store on the same schema, as a restarted process opens it.
+		Reopen: func(t *testing.T, old queue.Store) queue.Store {
+			s := old.(*pgstore.Store)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return openStore(t, dsn, s.Schema())
+		},
 	})
 }
 

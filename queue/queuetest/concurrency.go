@@ -136,14 +136,91 @@ func testConcurrentPut(t *testing.T, s queue.Store) {
 	}
 }
 
-func testCanceledContext(t *testing.T, s queue.Store) {
-	ctx, cancel := context.WithCancel(context.Background())
+// testCanceledContext calls every Store method with a context that has
+// already ended, cancelled or past its deadline: each must return an error
+// that wraps the context's error and change nothing.
+func testCanceledContext(t testing.TB, s queue.Store) {
+	queued, leased, held := job(1, "example.com"), job(2, "example.com"), job(3, "example.com")
+	queued.NextAttempt = t0.Add(time.Hour)
+	held.Held = true
+	put(t, s, queued, leased, held)
+	lease := claim(t, s, queue.ClaimRequest{Owner: "w1", Max: 5, Now: t0})
+	if len(lease) != 1 || lease[0].ID != leased.ID {
+		t.Fatalf("Claim: %v, want %s", ids(lease), leased.ID)
+	}
+	done := lease[0].Clone()
+	for i := range done.Recipients {
+		done.Recipients[i].State = queue.Delivered
+	}
+	before := map[string]*queue.Job{}
+	for _, id := range []string{queued.ID, leased.ID, held.ID} {
+		before[id] = get(t, s, id)
+	}
+	stBefore := stats(t, s)
+
+	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
-	j := job(1, "example.com")
-	if err := s.Put(ctx, j); err == nil {
-		t.Error("Put with a cancelled context succeeded")
+	expired, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel()
+	extra := job(4, "example.com")
+	// Due at this Now: queued, and leased (its lease has ended).
+	later := t0.Add(2 * time.Hour)
+	calls := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Put", func(ctx context.Context) error { return s.Put(ctx, extra) }},
+		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, queued.ID); return err }},
+		{"Claim", func(ctx context.Context) error {
+			_, err := s.Claim(ctx, queue.ClaimRequest{Owner: "w2", Max: 5, Now: later, Lease: time.Minute})
+			return err
+		}},
+		{"Claim with PerKey", func(ctx context.Context) error {
+			_, err := s.Claim(ctx, queue.ClaimRequest{Owner: "w2", Max: 5, PerKey: 2, Now: later, Lease: time.Minute})
+			return err
+		}},
+		{"Claim with Max 0", func(ctx context.Context) error {
+			_, err := s.Claim(ctx, queue.ClaimRequest{Owner: "w2", Now: later, Lease: time.Minute})
+			return err
+		}},
+		{"Finish", func(ctx context.Context) error { return s.Finish(ctx, done) }},
+		{"Set(ActionHold)", func(ctx context.Context) error { return s.Set(ctx, queued.ID, queue.ActionHold) }},
+		{"Set(ActionRelease)", func(ctx context.Context) error { return s.Set(ctx, held.ID, queue.ActionRelease) }},
+		{"Set(ActionCancel)", func(ctx context.Context) error { return s.Set(ctx, leased.ID, queue.ActionCancel) }},
+		{"List", func(ctx context.Context) error { _, _, err := s.List(ctx, queue.ListRequest{}); return err }},
+		{"Stats", func(ctx context.Context) error { _, err := s.Stats(ctx); return err }},
 	}
-	if _, err := s.Claim(ctx, queue.ClaimRequest{Max: 1, Now: t0, Lease: time.Minute}); err == nil {
-		t.Error("Claim with a cancelled context succeeded")
+	for _, c := range []struct {
+		what string
+		ctx  context.Context
+		want error
+	}{
+		{"a cancelled context", canceled, context.Canceled},
+		{"a context past its deadline", expired, context.DeadlineExceeded},
+	} {
+		for _, call := range calls {
+			if err := call.call(c.ctx); !errors.Is(err, c.want) {
+				t.Errorf("%s with %s: %v, want an error that wraps %v", call.name, c.what, err, c.want)
+			}
+		}
 	}
+
+	// Nothing changed.
+	if _, err := s.Get(context.Background(), extra.ID); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("Get of the job given to Put with an ended context: %v, want ErrNotFound", err)
+	}
+	for id, want := range before {
+		got := get(t, s, id)
+		if err := sameJob(got, want, false); err != nil {
+			t.Errorf("job %s after calls with an ended context: %v", id, err)
+		}
+		if !sameLease(got.Lease, want.Lease) {
+			t.Errorf("job %s after calls with an ended context: lease %+v, want %+v", id, got.Lease, want.Lease)
+		}
+	}
+	if st := stats(t, s); st != stBefore {
+		t.Errorf("Stats after calls with an ended context: %+v, want %+v", st, stBefore)
+	}
+	// The lease is still the job's: Finish with it works.
+	finish(t, s, done)
 }

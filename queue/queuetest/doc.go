@@ -16,6 +16,20 @@
 //		})
 //	}
 //
+// A durable store also gives StoreOptions.Reopen, which closes a store
+// and opens its storage again, so that the suite can check that jobs,
+// their data, attempts, holds and leases survive a restart:
+//
+//	queuetest.TestStore(t, newStore, queuetest.StoreOptions{
+//		Reopen: func(t *testing.T, old queue.Store) queue.Store {
+//			s := old.(*mystore.Store)
+//			s.Close()
+//			return open(t, s.Dir()) // the same storage as before
+//		},
+//	})
+//
+// Without Reopen, that check is skipped and says so.
+//
 // The suite passes the time explicitly (ClaimRequest.Now), so it never
 // sleeps. Stores must keep times to at least the microsecond.
 package queuetest

@@ -211,3 +211,61 @@ func testFinishReschedule(t *testing.T, s queue.Store) {
 		t.Fatalf("Claim after Finish: %v", err)
 	}
 }
+
+// testExpiredLeaseOrder checks where a job whose lease ended stands in the
+// claim order: at its Lease.Until, not at its older NextAttempt. Four jobs
+// over two keys end up due at these times:
+//
+//	d  lease ended at t0+30s (NextAttempt t0+1s)
+//	b  NextAttempt t0+1m
+//	a  lease ended at t0+10m (NextAttempt t0; held and released meanwhile)
+//	c  NextAttempt t0+20m
+//
+// so Claim must take d, b, a, c. A store that orders by NextAttempt alone
+// takes a, d, b, c. The check runs with and without a per-key cap, and with
+// Claims of one job and of all four.
+func testExpiredLeaseOrder(t testing.TB, s queue.Store) {
+	round := 0
+	for _, perKey := range []int{0, 2} {
+		for _, maxJobs := range []int{1, 10} {
+			round++
+			base := 10 * round // new ids each round
+			a, b, c, d := job(base+1, "k1.example"), job(base+2, "k2.example"), job(base+3, "k1.example"), job(base+4, "k2.example")
+			b.NextAttempt = t0.Add(time.Minute)
+			c.NextAttempt = t0.Add(20 * time.Minute)
+			d.NextAttempt = t0.Add(time.Second)
+			put(t, s, a, b, c, d)
+			if got := ids(claim(t, s, queue.ClaimRequest{Max: 1, PerKey: perKey, Now: t0, Lease: 10 * time.Minute})); !slices.Equal(got, []string{a.ID}) {
+				t.Fatalf("Claim at t0: %v, want %s", got, a.ID)
+			}
+			// Holding and releasing a leased job leaves it due when its
+			// lease ends.
+			set(t, s, a.ID, queue.ActionHold)
+			set(t, s, a.ID, queue.ActionRelease)
+			if got := ids(claim(t, s, queue.ClaimRequest{Max: 1, PerKey: perKey, Now: t0.Add(time.Second), Lease: 29 * time.Second})); !slices.Equal(got, []string{d.ID}) {
+				t.Fatalf("Claim at t0+1s: %v, want %s", got, d.ID)
+			}
+			want := []string{d.ID, b.ID, a.ID, c.ID}
+			now := t0.Add(time.Hour) // all four are due; new leases last past the end
+			var got []*queue.Job
+			for len(got) < len(want) {
+				jobs := claim(t, s, queue.ClaimRequest{Max: maxJobs, PerKey: perKey, Now: now, Lease: time.Hour})
+				if len(jobs) == 0 {
+					break
+				}
+				got = append(got, jobs...)
+			}
+			if !slices.Equal(ids(got), want) {
+				t.Fatalf("Claims of at most %d with PerKey %d at t0+1h: %v, want %v: d (lease ended t0+30s), "+
+					"b (NextAttempt t0+1m), a (lease ended t0+10m), c (NextAttempt t0+20m)",
+					maxJobs, perKey, ids(got), want)
+			}
+			for _, j := range got {
+				for i := range j.Recipients {
+					j.Recipients[i].State = queue.Delivered
+				}
+				finish(t, s, j)
+			}
+		}
+	}
+}

@@ -14,9 +14,33 @@ import (
 // t0 is the suite's clock origin: millisecond precision, not local time.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 
+// StoreOptions tune TestStore. The zero value runs every check that needs
+// no help from the caller.
+type StoreOptions struct {
+	// Reopen, when set, closes old and returns a new store on the same
+	// storage, as a restarted process would open it: the same file, the
+	// same database schema. The suite then checks that jobs, their data,
+	// attempts, holds and leases survive closing and opening again.
+	// Without it, that subtest is skipped. Leave it nil for a store that
+	// keeps nothing once closed, such as queue.MemoryStore.
+	Reopen func(t *testing.T, old queue.Store) queue.Store
+
+	// ReopenEndsLeases says that the store ends every lease when it is
+	// opened, as queue.Store allows for a store whose storage no other
+	// process can open at the same time (queue/boltstore): the jobs that
+	// were leased are then due at once, and their old tokens are stale.
+	// Without it, Reopen must keep each lease's owner, token and end.
+	ReopenEndsLeases bool
+}
+
 // TestStore runs the conformance suite against stores made by newStore,
-// one new empty store per subtest.
-func TestStore(t *testing.T, newStore func(t *testing.T) queue.Store) {
+// one new empty store per subtest. Give at most one StoreOptions; with
+// none, the suite runs as with the zero StoreOptions.
+func TestStore(t *testing.T, newStore func(t *testing.T) queue.Store, opts ...StoreOptions) {
+	var o StoreOptions
+	if len(opts) > 0 {
+		o = opts[len(opts)-1]
+	}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s queue.Store)
@@ -39,7 +63,14 @@ func TestStore(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"NoStarvation", testNoStarvation},
 		{"ConcurrentClaim", testConcurrentClaim},
 		{"ConcurrentPut", testConcurrentPut},
-		{"CanceledContext", testCanceledContext},
+		{"CanceledContext", func(t *testing.T, s queue.Store) { testCanceledContext(t, s) }},
+		{"ExpiredLeaseOrder", func(t *testing.T, s queue.Store) { testExpiredLeaseOrder(t, s) }},
+		{"Reopen", func(t *testing.T, s queue.Store) {
+			if o.Reopen == nil {
+				t.Skip("no StoreOptions.Reopen: durability across close and reopen is not checked")
+			}
+			testReopen(t, s, func(old queue.Store) queue.Store { return o.Reopen(t, old) }, o.ReopenEndsLeases)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -58,7 +89,7 @@ func job(i int, key string) *queue.Job {
 	return j
 }
 
-func put(t *testing.T, s queue.Store, jobs ...*queue.Job) {
+func put(t testing.TB, s queue.Store, jobs ...*queue.Job) {
 	t.Helper()
 	for _, j := range jobs {
 		if err := s.Put(context.Background(), j); err != nil {
@@ -67,7 +98,7 @@ func put(t *testing.T, s queue.Store, jobs ...*queue.Job) {
 	}
 }
 
-func claim(t *testing.T, s queue.Store, r queue.ClaimRequest) []*queue.Job {
+func claim(t testing.TB, s queue.Store, r queue.ClaimRequest) []*queue.Job {
 	t.Helper()
 	if r.Owner == "" {
 		r.Owner = "w1"
@@ -95,7 +126,7 @@ func ids(jobs []*queue.Job) []string {
 	return out
 }
 
-func get(t *testing.T, s queue.Store, id string) *queue.Job {
+func get(t testing.TB, s queue.Store, id string) *queue.Job {
 	t.Helper()
 	j, err := s.Get(context.Background(), id)
 	if err != nil {
@@ -104,21 +135,21 @@ func get(t *testing.T, s queue.Store, id string) *queue.Job {
 	return j
 }
 
-func finish(t *testing.T, s queue.Store, j *queue.Job) {
+func finish(t testing.TB, s queue.Store, j *queue.Job) {
 	t.Helper()
 	if err := s.Finish(context.Background(), j); err != nil {
 		t.Fatalf("Finish(%s): %v", j.ID, err)
 	}
 }
 
-func set(t *testing.T, s queue.Store, id string, a queue.Action) {
+func set(t testing.TB, s queue.Store, id string, a queue.Action) {
 	t.Helper()
 	if err := s.Set(context.Background(), id, a); err != nil {
 		t.Fatalf("Set(%s, %d): %v", id, a, err)
 	}
 }
 
-func stats(t *testing.T, s queue.Store) queue.Stats {
+func stats(t testing.TB, s queue.Store) queue.Stats {
 	t.Helper()
 	st, err := s.Stats(context.Background())
 	if err != nil {
@@ -157,4 +188,10 @@ func sameJob(got, want *queue.Job, noMsg bool) error {
 		return fmt.Errorf("field Metadata %v, want %v", got.Metadata, want.Metadata)
 	}
 	return nil
+}
+
+// sameLease reports whether two leases are equal, times compared as
+// instants.
+func sameLease(a, b queue.Lease) bool {
+	return a.Owner == b.Owner && a.Token == b.Token && a.Until.Equal(b.Until)
 }
