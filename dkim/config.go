@@ -26,7 +26,7 @@ const (
 // DefaultHeaders returns the header fields signed when Config.Headers is
 // nil: From, To, Cc, Subject, Date, Message-ID, Reply-To, In-Reply-To,
 // References, MIME-Version, Content-Type, Content-Transfer-Encoding,
-// List-Unsubscribe and List-Unsubscribe-Post. Each one present in the
+// List-Unsubscribe, List-Unsubscribe-Post and List-Id. Each one present in the
 // message is signed as many times as it occurs. The slice is a fresh copy.
 func DefaultHeaders() []string { return append([]string(nil), defaultHeaders...) }
 
@@ -42,6 +42,7 @@ var defaultHeaders = []string{
 	"From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To",
 	"In-Reply-To", "References", "MIME-Version", "Content-Type",
 	"Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post",
+	"List-Id",
 }
 
 var defaultOversign = []string{
@@ -75,8 +76,9 @@ type Config struct {
 	HeaderCanonicalization Canonicalization
 	BodyCanonicalization   Canonicalization
 	// Headers lists the header fields to sign, each as many times as it
-	// occurs in the message. From is always signed, listed or not.
-	// nil → DefaultHeaders().
+	// occurs in the message. From, List-Unsubscribe and
+	// List-Unsubscribe-Post (RFC 8058 §3.1) are always signed when
+	// present, listed or not. nil → DefaultHeaders().
 	Headers []string
 	// Oversign lists the header fields to sign once more than they occur,
 	// so that none can be added after signing. Oversign only fields that
@@ -154,6 +156,15 @@ func (c *Config) check() (*signConfig, error) {
 		if !validFieldName(h) {
 			return nil, fmt.Errorf("%w: header field name %q", ErrInvalidConfig, h)
 		}
+		if l := strings.ToLower(h); !seen[l] {
+			seen[l] = true
+			sc.headers = append(sc.headers, h)
+		}
+	}
+	// RFC 8058 §3.1: a one-click unsubscribe counts only when the
+	// signature covers both fields, so they are signed whenever present,
+	// as From is, whatever Headers lists.
+	for _, h := range []string{"List-Unsubscribe", "List-Unsubscribe-Post"} {
 		if l := strings.ToLower(h); !seen[l] {
 			seen[l] = true
 			sc.headers = append(sc.headers, h)

@@ -19,6 +19,7 @@ type MemoryStore struct {
 	keys   map[string]*memKey
 	seq    uint64
 	closed bool
+	sup    map[suppressionKey]Suppression // the suppression list, by (Address, Scope)
 }
 
 type memEntry struct {

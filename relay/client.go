@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"io"
@@ -76,6 +77,31 @@ type Client struct {
 	// queue.DefaultPerKey with another Transport; negative → no cap.
 	QueuePerDomain int
 
+	// Suppressions, if set, is the suppression list: every recipient is
+	// looked up in it before every attempt (Send, SendRaw, and each
+	// attempt of a queued message, one lookup per message), and one on it
+	// is not sent to: its status is Suppressed, with EventSuppressed, and
+	// no connection is made for it. Unsubscribes through Handler and
+	// bounces that say the mailbox does not exist (5.1.1, 5.1.2, 5.1.3,
+	// 5.1.6, 5.1.10) are added to it; policy refusals (5.7.x) are not.
+	// queue.MemoryStore, boltstore and pgstore implement it beside the
+	// queue. nil → no suppression.
+	Suppressions queue.SuppressionStore
+	// Suppression tunes how addresses are matched and kept on the list.
+	Suppression SuppressionOptions
+
+	// PublicURL is the base URL at which the application serves Handler,
+	// "https://example.org/mail"; list messages link to it. https, or
+	// http on a loopback host for tests.
+	PublicURL string
+	// LinkKeys seal the links in list messages (each at least
+	// MinLinkKeySize random bytes): the first makes new links, every one
+	// opens them, so a key can be rotated by putting a new one first and
+	// dropping the old one once its links no longer matter.
+	LinkKeys [][]byte
+	// Pages tune the unsubscribe and preferences pages.
+	Pages Pages
+
 	// MaxParallelDomains bounds how many recipient domains of one message
 	// are delivered at once. 0 → DefaultMaxParallelDomains.
 	MaxParallelDomains int
@@ -113,6 +139,10 @@ type Client struct {
 	stats  statsRecorder
 	events eventSink
 	stash  deferredStash
+
+	linkOnce sync.Once
+	linkKeys []cipher.AEAD
+	linkErr  error
 }
 
 // Timeouts bound the steps of an SMTP session (RFC 5321 §4.5.3.2). A zero
@@ -143,6 +173,16 @@ type SendOptions struct {
 	Metadata map[string]string
 	// Source sends from this one of Client.Sources; unset → by weight.
 	Source netip.Addr
+	// List makes the message a list (bulk) message of that name: each
+	// recipient gets its own copy, in its own transaction, with a one-click
+	// unsubscribe link (RFC 8058) of its own, List-Unsubscribe-Post and
+	// List-Id (RFC 2919), and the suppression list is consulted for the
+	// list as well as for all mail. It needs PublicURL and LinkKeys, and a
+	// message without ListUnsubscribe of its own. See List for the name.
+	// Only the links differ between the copies: the To and Cc fields are
+	// the same in each, so give each subscriber a message of its own (or
+	// put the subscribers in Bcc) to keep their addresses from each other.
+	List string
 }
 
 // Send validates and writes m, signs it when a Signer is set, and makes one
@@ -168,8 +208,29 @@ func (c *Client) SendWith(ctx context.Context, m *mime.Message, opts *SendOption
 	if opts != nil {
 		o.meta = opts.Metadata
 		o.want = opts.Source
+		o.list = opts.List
+		if err := checkMetadata(opts.Metadata); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.checkListMessage(m, o.list); err != nil {
+		return nil, err
 	}
 	return c.send(ctx, from, m.Recipients(), data, o)
+}
+
+// checkListMessage validates what a list message needs.
+func (c *Client) checkListMessage(m *mime.Message, list string) error {
+	if list == "" {
+		return nil
+	}
+	if err := checkList(list); err != nil {
+		return err
+	}
+	if m.ListUnsubscribe != "" {
+		return fmt.Errorf("%w: a list message gets its own List-Unsubscribe; leave ListUnsubscribe empty", ErrInvalidMessage)
+	}
+	return c.checkLinks()
 }
 
 // write validates m and writes it: the envelope sender and the bytes, at
@@ -286,9 +347,11 @@ func (c *Client) send(ctx context.Context, from string, to []string, data []byte
 	if o.src, err = c.pickSource(o.want); err != nil {
 		return nil, err
 	}
-	data, err = c.sign(data)
-	if err != nil {
-		return nil, err
+	if o.list == "" {
+		// A list message is signed per recipient, once personalised.
+		if data, err = c.sign(data); err != nil {
+			return nil, err
+		}
 	}
 	meta := o.meta
 	o.start = time.Now()
@@ -303,6 +366,7 @@ func (c *Client) send(ctx context.Context, from string, to []string, data []byte
 		}
 	} else {
 		res = c.deliver(ctx, from, to, data, o)
+		c.feedBounces(ctx, res, o.id)
 	}
 	var qerr error
 	var next time.Time
@@ -311,6 +375,7 @@ func (c *Client) send(ctx context.Context, from string, to []string, data []byte
 	}
 	for i := range res.Recipients {
 		e := resultEvent(&res.Recipients[i], res.QueueID, meta, o.start)
+		e.List = o.list
 		if e.Type == EventDeferred && res.QueueID != "" {
 			e.NextAttempt = next
 		}
@@ -332,6 +397,7 @@ type origin struct {
 	utf8  bool              // the header needs SMTPUTF8 (set by deliver)
 	// attempts made before this one (a queued job's Attempts)
 	attempts int
+	list     string // SendOptions.List or EnqueueOptions.List
 }
 
 // sign prepends the DKIM signatures when a Signer is set.

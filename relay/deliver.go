@@ -15,9 +15,12 @@ import (
 )
 
 // deliver makes one attempt for every recipient, domains in parallel, and
-// returns the results in the order of to.
+// returns the results in the order of to. Recipients on the suppression
+// list are left out; a list message goes to each recipient in its own
+// envelope, personalised and signed for it.
 func (c *Client) deliver(ctx context.Context, from string, to []string, data []byte, o origin) *Result {
 	res := &Result{Recipients: make([]RecipientResult, len(to))}
+	c.suppressed(ctx, o.list, to, res)
 	domains, byDomain := splitByDomain(res, from, to)
 	limit := c.MaxParallelDomains
 	if limit <= 0 {
@@ -26,8 +29,7 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	o.utf8 = headerIs8Bit(data)
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	for _, d := range domains {
-		idx := byDomain[d]
+	send := func(d string, idx []int, data []byte) {
 		rcpts := make([]string, len(idx))
 		for j, i := range idx {
 			rcpts[j] = to[i]
@@ -44,14 +46,34 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 			}
 		}()
 	}
+	for _, d := range domains {
+		if o.list == "" {
+			send(d, byDomain[d], data)
+			continue
+		}
+		for _, i := range byDomain[d] {
+			own, err := c.personalise(data, from, to[i], o.list, o.id)
+			if err == nil {
+				own, err = c.sign(own)
+			}
+			if err != nil {
+				// The configuration broke under a queued message: retry.
+				res.Recipients[i] = RecipientResult{Recipient: to[i]}
+				res.Recipients[i].fail(Deferred, &Error{Recipient: to[i], Enhanced: "4.3.5", Message: err.Error(), Err: err})
+				continue
+			}
+			send(d, []int{i}, own)
+		}
+	}
 	wg.Wait()
 	return res
 }
 
 // splitByDomain groups the recipients by domain, in first-seen order, as
-// indexes into to. An address SMTP cannot carry fails alone in res, before
-// any connection, rather than taking its domain's other recipients with
-// it; a bad sender fails every recipient (RFC 3463 5.1.7 and 5.1.3).
+// indexes into to, leaving out those res holds a result for already. An
+// address SMTP cannot carry fails alone in res, before any connection,
+// rather than taking its domain's other recipients with it; a bad sender
+// fails every recipient (RFC 3463 5.1.7 and 5.1.3).
 func splitByDomain(res *Result, from string, to []string) (domains []string, byDomain map[string][]int) {
 	if err := smtpclient.CheckReversePath(from); err != nil {
 		bad := &Error{Enhanced: "5.1.7", Message: err.Error(), Permanent: true, Err: fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)}
@@ -63,6 +85,9 @@ func splitByDomain(res *Result, from string, to []string) (domains []string, byD
 	}
 	byDomain = make(map[string][]int)
 	for i, r := range to {
+		if res.Recipients[i].Recipient != "" {
+			continue // decided already (suppressed)
+		}
 		if err := smtpclient.CheckForwardPath(r); err != nil {
 			res.Recipients[i] = RecipientResult{Recipient: r}
 			res.Recipients[i].fail(Bounced, &Error{Recipient: r, Enhanced: "5.1.3", Message: err.Error(), Permanent: true,

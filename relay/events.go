@@ -11,15 +11,17 @@ type EventType int
 
 // Event types.
 const (
-	EventQueued    EventType = iota + 1 // stored in the queue (Enqueue, or Send's deferrals)
-	EventAttempt                        // a delivery attempt begins
-	EventDelivered                      // the receiving server accepted it (2xx)
-	EventDeferred                       // a temporary failure; NextAttempt says when the queue retries
-	EventBounced                        // a permanent failure (5xx, null MX, ...)
-	EventExpired                        // the queue gave up: the message outlived its lifetime
+	EventQueued       EventType = iota + 1 // stored in the queue (Enqueue, or Send's deferrals)
+	EventAttempt                           // a delivery attempt begins
+	EventDelivered                         // the receiving server accepted it (2xx)
+	EventDeferred                          // a temporary failure; NextAttempt says when the queue retries
+	EventBounced                           // a permanent failure (5xx, null MX, ...)
+	EventExpired                           // the queue gave up: the message outlived its lifetime
+	EventSuppressed                        // not sent: the recipient is on the suppression list
+	EventUnsubscribed                      // the recipient unsubscribed (List, How say from what and how)
 )
 
-var eventNames = [...]string{"", "queued", "attempt", "delivered", "deferred", "bounced", "expired"}
+var eventNames = [...]string{"", "queued", "attempt", "delivered", "deferred", "bounced", "expired", "suppressed", "unsubscribed"}
 
 // String returns the event type's name, such as "delivered".
 func (t EventType) String() string {
@@ -48,6 +50,12 @@ type Event struct {
 	NextAttempt time.Time         `json:"next_attempt,omitzero"` // EventDeferred of a queued message
 	Metadata    map[string]string `json:"metadata,omitempty"`    // the caller's, from EnqueueOptions or SendOptions
 	Latency     time.Duration     `json:"latency,omitempty"`     // EventDelivered: since the message was sent or queued
+	// List is the list (topic) of the message, SendOptions.List; for
+	// EventUnsubscribed the list left, "" for all mail.
+	List string `json:"list,omitempty"`
+	// How says, for EventUnsubscribed, how: "one-click" (RFC 8058 POST),
+	// "page" (the confirmation or preferences page) or "api".
+	How string `json:"how,omitempty"`
 
 	cause error // a deferral's or bounce's original error, for Err
 }
@@ -58,7 +66,7 @@ type Event struct {
 // ErrTLSRequired, ErrForbiddenAddress and the other sentinels through it).
 func (e Event) Err() error {
 	switch e.Type {
-	case EventDeferred, EventBounced, EventExpired:
+	case EventDeferred, EventBounced, EventExpired, EventSuppressed:
 	default:
 		return nil
 	}
@@ -129,7 +137,7 @@ func resultEvent(r *RecipientResult, msgID string, meta map[string]string, start
 	e := Event{
 		Time: time.Now(), MessageID: msgID, Recipient: r.Recipient, Domain: domainOf(r.Recipient),
 		MX: r.MX, Source: r.Source, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message,
-		TLS: r.TLS, Metadata: meta, cause: r.cause,
+		TLS: r.TLS, Metadata: meta, List: meta[listKey], cause: r.cause,
 	}
 	switch r.Status {
 	case Delivered:
@@ -139,6 +147,8 @@ func resultEvent(r *RecipientResult, msgID string, meta map[string]string, start
 		}
 	case Bounced:
 		e.Type = EventBounced
+	case Suppressed:
+		e.Type = EventSuppressed
 	default:
 		e.Type = EventDeferred
 	}

@@ -28,9 +28,10 @@ type RoutePlan struct {
 	Size     int    // bytes as the message would go out, signed
 	Signed   bool   // the Client's Signer added a DKIM signature
 	SMTPUTF8 bool   // the header holds UTF-8: only servers with SMTPUTF8 can take it
-	// Rejected are the recipients that would bounce before any connection:
-	// addresses SMTP cannot carry (5.1.3), or every recipient when the
-	// sender is such an address (5.1.7).
+	// Rejected are the recipients that would not be sent to at all: those
+	// on the suppression list for all mail (Suppressed), addresses SMTP
+	// cannot carry (Bounced, 5.1.3), or every recipient when the sender is
+	// such an address (5.1.7).
 	Rejected []RecipientResult
 	// Domains are the recipient domains in first-seen order.
 	Domains []DomainPlan
@@ -153,6 +154,7 @@ func (c *Client) Plan(ctx context.Context, m *mime.Message) (*RoutePlan, error) 
 	to := m.Recipients()
 	p := &RoutePlan{From: from, Size: len(signed), Signed: len(signed) > len(data), SMTPUTF8: headerIs8Bit(signed)}
 	res := &Result{Recipients: make([]RecipientResult, len(to))}
+	c.suppressed(ctx, "", to, res)
 	domains, byDomain := splitByDomain(res, from, to)
 	for i, r := range res.Recipients {
 		if r.Recipient != "" {

@@ -29,6 +29,11 @@ type EnqueueOptions struct {
 	// (kept in the job's Metadata under "mxrelay.source"); unset → by
 	// weight at each attempt.
 	Source netip.Addr
+	// List makes the message a list message, as SendOptions.List does
+	// (kept in the job's Metadata under "mxrelay.list"). The job holds
+	// the message unsigned; each attempt personalises and signs it per
+	// recipient.
+	List string
 }
 
 // DefaultQueueWorkers is how many queued messages Run delivers at once
@@ -57,12 +62,32 @@ func (c *Client) EnqueueWith(ctx context.Context, m *mime.Message, opts *Enqueue
 	if err != nil {
 		return "", err
 	}
-	if data, err = c.sign(data); err != nil {
+	var list string
+	if opts != nil {
+		list = opts.List
+	}
+	if err := c.checkListMessage(m, list); err != nil {
 		return "", err
 	}
+	if list == "" {
+		if data, err = c.sign(data); err != nil {
+			return "", err
+		}
+	}
 	job := queue.NewJob(from, m.Recipients(), data)
+	if list != "" {
+		job.Metadata = map[string]string{listKey: list}
+	}
 	if opts != nil {
-		job.Metadata = maps.Clone(opts.Metadata)
+		if err := checkMetadata(opts.Metadata); err != nil {
+			return "", err
+		}
+		for k, v := range opts.Metadata {
+			if job.Metadata == nil {
+				job.Metadata = make(map[string]string, len(opts.Metadata)+1)
+			}
+			job.Metadata[k] = v
+		}
 		job.Held = opts.Hold
 		job.NextAttempt = opts.NotBefore
 		if opts.Source.IsValid() {
@@ -139,7 +164,7 @@ func (c *Client) Queue() *queue.Queue {
 // implements queue.Deliverer; Run calls it.
 func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
 	rcpts := job.Remaining()
-	o := origin{id: job.ID, meta: job.Metadata, start: job.Created, attempts: job.Attempts}
+	o := origin{id: job.ID, meta: job.Metadata, start: job.Created, attempts: job.Attempts, list: job.Metadata[listKey]}
 	if s, ok := job.Metadata[sourceKey]; ok {
 		o.want, _ = netip.ParseAddr(s)
 	}
@@ -155,6 +180,7 @@ func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
 		return queue.Outcomes(job, queue.Deferred, err.Error())
 	}
 	res := c.deliver(ctx, job.From, rcpts, job.Message, o)
+	c.feedBounces(ctx, res, job.ID)
 	var deferred []RecipientResult
 	out := make([]queue.Outcome, len(res.Recipients))
 	for i, r := range res.Recipients {
@@ -169,7 +195,8 @@ func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
 		switch r.Status {
 		case Delivered:
 			st = queue.Delivered
-		case Bounced:
+		case Bounced, Suppressed:
+			// A suppressed recipient is final, with its reason as reply.
 			st = queue.Bounced
 		}
 		out[i] = queue.Outcome{Recipient: r.Recipient, Status: st, Reply: r.reply()}
@@ -216,6 +243,12 @@ func (c *Client) queueDeferred(ctx context.Context, from string, data []byte, o 
 	job := queue.NewJob(from, to, data)
 	job.LastError = why
 	job.Metadata = maps.Clone(o.meta)
+	if o.list != "" {
+		if job.Metadata == nil {
+			job.Metadata = make(map[string]string)
+		}
+		job.Metadata[listKey] = o.list
+	}
 	if o.want.IsValid() {
 		if job.Metadata == nil {
 			job.Metadata = make(map[string]string)

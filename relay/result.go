@@ -24,7 +24,7 @@ type Result struct {
 // RecipientResult is the outcome for one envelope recipient.
 type RecipientResult struct {
 	Recipient string  `json:"recipient"`          // the envelope recipient, as sent
-	Status    Status  `json:"status"`             // Delivered, Deferred or Bounced
+	Status    Status  `json:"status"`             // Delivered, Deferred, Bounced or Suppressed
 	Code      int     `json:"code,omitempty"`     // SMTP reply code, 0 if none
 	Enhanced  string  `json:"enhanced,omitempty"` // "5.1.1" where the server sent one
 	Message   string  `json:"message,omitempty"`  // server text or local reason
@@ -102,7 +102,7 @@ func (r *RecipientResult) Err() error {
 		Code:      r.Code,
 		Enhanced:  r.Enhanced,
 		Message:   r.Message,
-		Permanent: r.Status == Bounced,
+		Permanent: r.Status == Bounced || r.Status == Suppressed,
 		Err:       r.cause,
 	}
 }

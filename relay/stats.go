@@ -16,6 +16,11 @@ type Counts struct {
 	Deferred  int64 `json:"deferred"`  // EventDeferred
 	Bounced   int64 `json:"bounced"`   // EventBounced
 	Expired   int64 `json:"expired"`   // EventExpired
+	// Suppressed counts recipients not sent to because of the
+	// suppression list (EventSuppressed).
+	Suppressed int64 `json:"suppressed"`
+	// Unsubscribed counts unsubscribes (EventUnsubscribed).
+	Unsubscribed int64 `json:"unsubscribed"`
 }
 
 // BounceRate is bounced ÷ (delivered + bounced + expired), 0 when nothing
@@ -154,6 +159,10 @@ func add(c *Counts, t EventType) {
 		c.Bounced++
 	case EventExpired:
 		c.Expired++
+	case EventSuppressed:
+		c.Suppressed++
+	case EventUnsubscribed:
+		c.Unsubscribed++
 	}
 }
 

@@ -16,11 +16,15 @@ const (
 	// Bounced: a permanent failure (a 5xx reply, a null MX, a domain that
 	// does not exist). Retrying will not help.
 	Bounced
+	// Suppressed: the recipient is on the suppression list (it
+	// unsubscribed, complained or bounced hard before), so nothing was
+	// sent to it and no connection made for it. Final, like Bounced.
+	Suppressed
 )
 
-var statusNames = [...]string{Deferred: "deferred", Delivered: "delivered", Bounced: "bounced"}
+var statusNames = [...]string{Deferred: "deferred", Delivered: "delivered", Bounced: "bounced", Suppressed: "suppressed"}
 
-// String returns "delivered", "deferred" or "bounced".
+// String returns "delivered", "deferred", "bounced" or "suppressed".
 func (s Status) String() string {
 	if s >= 0 && int(s) < len(statusNames) {
 		return statusNames[s]

@@ -52,6 +52,8 @@
 package main
 
 import (
+	"github.com/mxrelay/mxrelay/bench/internal/sink"
+
 	"context"
 	"flag"
 	"fmt"
@@ -148,7 +150,7 @@ func (r row) rate() float64 { return float64(r.n) / r.m.el.Seconds() }
 type bench struct {
 	cfg   config
 	ctx   context.Context
-	sk    *sink
+	sk    *sink.Sink
 	dns   *mxtest.Server
 	proxy *delayProxy
 	sent  int // messages the sink should have received
@@ -156,9 +158,9 @@ type bench struct {
 
 // timed runs f once, under the CPU profiler when asked, and measures it.
 func (b *bench) timed(name string, n int, f func() (time.Duration, error)) (measure, error) {
-	cli0, sink0 := selfCPU(), procCPU(b.sk.cmd.Process.Pid)
+	cli0, sink0 := selfCPU(), procCPU(b.sk.PID())
 	el, err := profile(b.cfg.profDir, name, f)
-	m := measure{el: el, cli: selfCPU() - cli0, sink: procCPU(b.sk.cmd.Process.Pid) - sink0}
+	m := measure{el: el, cli: selfCPU() - cli0, sink: procCPU(b.sk.PID()) - sink0}
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", name, err)
 	}
@@ -168,9 +170,9 @@ func (b *bench) timed(name string, n int, f func() (time.Duration, error)) (meas
 
 // source runs smtp-source once and measures it.
 func (b *bench) source(n, size int) (measure, error) {
-	sink0 := procCPU(b.sk.cmd.Process.Pid)
-	el, cpu, err := runSource(b.ctx, b.sk.port, n, senders, sourceLength(size))
-	m := measure{el: el, cli: cpu, sink: procCPU(b.sk.cmd.Process.Pid) - sink0}
+	sink0 := procCPU(b.sk.PID())
+	el, cpu, err := sink.RunSource(b.ctx, b.sk.Port, n, senders, sink.SourceLength(size))
+	m := measure{el: el, cli: cpu, sink: procCPU(b.sk.PID()) - sink0}
 	if err != nil {
 		return m, err
 	}
@@ -191,14 +193,14 @@ func run(cfg config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 
-	sk, err := startSink()
+	sk, err := sink.Start()
 	if err != nil {
 		return err
 	}
-	defer sk.stop()
+	defer sk.Stop()
 	dns := newDNS()
 	defer dns.Close()
-	proxy, err := newDelayProxy(fmt.Sprintf("127.0.0.1:%d", sk.port), rtt/2)
+	proxy, err := newDelayProxy(fmt.Sprintf("127.0.0.1:%d", sk.Port), rtt/2)
 	if err != nil {
 		return err
 	}
@@ -230,8 +232,8 @@ func run(cfg config) error {
 	}
 	fmt.Println()
 	printTable(rows)
-	sk.stop()
-	got := sk.messages()
+	sk.Stop()
+	got := sk.Messages()
 	fmt.Printf("\nsmtp-sink counted %d messages; the runs sent %d; DNS queries: %d\n", got, b.sent, dns.Queries())
 	if got != b.sent {
 		return fmt.Errorf("smtp-sink received %d messages, expected %d", got, b.sent)
@@ -249,8 +251,8 @@ func (b *bench) size(name string, size int, ed, rsa *dkim.Signer) ([]row, error)
 		return nil, err
 	}
 	fmt.Printf("%s: mxrelay message %d octets, go-mail %d, smtp-source -l %d (about %d on the wire)\n",
-		name, mxSize, gmSize, sourceLength(size), size)
-	direct := func() *relay.Client { return newClient(b.dns, b.sk.port) }
+		name, mxSize, gmSize, sink.SourceLength(size), size)
+	direct := func() *relay.Client { return newClient(b.dns, b.sk.Port) }
 
 	// Every round runs each contender in turn, so that a busy moment of
 	// the machine hurts all alike; the best round of each counts.
@@ -274,7 +276,7 @@ func (b *bench) size(name string, size int, ed, rsa *dkim.Signer) ([]row, error)
 		return runSendRaw(b.ctx, direct(), cfg.n, text)
 	})
 	gm := plain("gomail", "go-mail (20 goroutines, reuse)", cfg.n, func() (time.Duration, error) {
-		return runGoMail(b.ctx, b.sk.port, cfg.n, text)
+		return runGoMail(b.ctx, b.sk.Port, cfg.n, text)
 	})
 	gmRTT := plain("gomail-rtt", "go-mail, 20 ms RTT", cfg.nRTT, func() (time.Duration, error) {
 		return runGoMail(b.ctx, b.proxy.Port(), cfg.nRTT, text)
@@ -292,7 +294,7 @@ func (b *bench) size(name string, size int, ed, rsa *dkim.Signer) ([]row, error)
 			return r.total, err
 		})
 	}
-	dur := durable(0, b.sk.port, cfg.n, "durable", "Enqueue+boltstore+Run")
+	dur := durable(0, b.sk.Port, cfg.n, "durable", "Enqueue+boltstore+Run")
 	durRTT := durable(1, b.proxy.Port(), cfg.nRTT, "durable-rtt", "Enqueue+boltstore+Run, 20 ms RTT")
 	signedRun := func(label string, s *dkim.Signer) contender {
 		return plain("signed-"+label, "mxrelay Send, DKIM "+label, cfg.n, func() (time.Duration, error) {

@@ -241,3 +241,5 @@ func newSigner(t dkim.KeyType) (*dkim.Signer, error) {
 	}
 	return dkim.NewSigner(dkim.Config{Domain: "sender.example", Selector: "bench", Key: key})
 }
+
+var errFailed = errors.New("delivery failed")

@@ -14,7 +14,7 @@ import (
 // understands. A database whose schema has a higher version was migrated by
 // a newer release of this package; Open refuses it with a
 // *SchemaVersionError rather than guess.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // ErrSchemaTooNew matches (errors.Is) a *SchemaVersionError: the schema
 // was created by a newer release of pgstore.
@@ -81,6 +81,24 @@ var migrations = []string{
 	CREATE INDEX jobs_key_due ON {s}.jobs (routing_key, due, id) WHERE NOT held;
 	CREATE INDEX jobs_key_lease ON {s}.jobs (routing_key, lease_until) WHERE lease_token IS NOT NULL;` +
 		claimKeyedFunc,
+
+	// 2: the suppression list (queue.SuppressionStore). The primary key
+	// serves lookups of a batch of addresses and listing in (address,
+	// scope) order, compared byte by byte (collation "C"); the second index
+	// serves listing one scope. reason is a queue.SuppressReason; expires
+	// is NULL for an entry that never expires.
+	`CREATE TABLE {s}.suppressions (
+		address text COLLATE "C" NOT NULL,
+		scope   text COLLATE "C" NOT NULL,
+		reason  smallint NOT NULL,
+		source  text NOT NULL,
+		created timestamptz NOT NULL,
+		expires timestamptz,
+		PRIMARY KEY (address, scope),
+		CONSTRAINT suppressions_address CHECK (address <> ''),
+		CONSTRAINT suppressions_reason CHECK (reason BETWEEN 1 AND 4)
+	);
+	CREATE INDEX suppressions_scope ON {s}.suppressions (scope, address);`,
 }
 
 // migrate creates or upgrades the schema under a transaction-scoped

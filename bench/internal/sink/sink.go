@@ -1,9 +1,10 @@
-package main
+// Package sink runs Postfix's smtp-sink and smtp-source for the
+// benchmarks: a real, fast SMTP peer that counts what it receives.
+package sink
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -22,18 +23,18 @@ const (
 	sourcePath = "/usr/sbin/smtp-source"
 )
 
-// sink is a running smtp-sink: it accepts every message on 127.0.0.1:port
+// Sink is a running smtp-sink: it accepts every message on 127.0.0.1:Port
 // and throws it away, counting sessions and messages (-c).
-type sink struct {
-	port int
+type Sink struct {
+	Port int
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{} // closed when the process has exited
 }
 
-// startSink starts smtp-sink on a free loopback port and waits (up to 5 s)
+// Start starts smtp-sink on a free loopback port and waits (up to 5 s)
 // until it accepts connections.
-func startSink() (*sink, error) {
+func Start() (*Sink, error) {
 	bin, err := exec.LookPath("smtp-sink")
 	if err != nil {
 		bin = sinkPath
@@ -41,7 +42,7 @@ func startSink() (*sink, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("smtp-sink not found (Debian package postfix): %w", err)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func startSink() (*sink, error) {
 		args = append(args, "-u", "nobody")
 	}
 	args = append(args, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "1024")
-	s := &sink{port: port, out: &syncBuffer{}, done: make(chan struct{})}
+	s := &Sink{Port: port, out: &syncBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
@@ -75,7 +76,7 @@ func startSink() (*sink, error) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.stop()
+			s.Stop()
 			return nil, fmt.Errorf("smtp-sink not listening on %s: %w", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -84,8 +85,11 @@ func startSink() (*sink, error) {
 
 var counterRE = regexp.MustCompile(`mesg=(\d+)`)
 
-// messages is the last message count smtp-sink printed.
-func (s *sink) messages() int {
+// PID is the process id of smtp-sink, for its CPU time.
+func (s *Sink) PID() int { return s.cmd.Process.Pid }
+
+// Messages is the last message count smtp-sink printed.
+func (s *Sink) Messages() int {
 	m := counterRE.FindAllSubmatch(s.out.Bytes(), -1)
 	if len(m) == 0 {
 		return 0
@@ -94,8 +98,8 @@ func (s *sink) messages() int {
 	return n
 }
 
-// stop ends smtp-sink by its PID: SIGTERM, then SIGKILL after 3 s.
-func (s *sink) stop() {
+// Stop ends smtp-sink by its PID: SIGTERM, then SIGKILL after 3 s.
+func (s *Sink) Stop() {
 	if s.cmd.Process == nil {
 		return
 	}
@@ -108,10 +112,10 @@ func (s *sink) stop() {
 	}
 }
 
-// runSource runs smtp-source against the sink: n messages of a payload of
+// RunSource runs smtp-source against the sink: n messages of a payload of
 // length octets over sessions connections, each reused (-d). It is bounded
 // by ctx and returns the wall time it took and the CPU time it used.
-func runSource(ctx context.Context, port, n, sessions, length int) (el, cpu time.Duration, err error) {
+func RunSource(ctx context.Context, port, n, sessions, length int) (el, cpu time.Duration, err error) {
 	bin, err := exec.LookPath("smtp-source")
 	if err != nil {
 		bin = sourcePath
@@ -131,13 +135,13 @@ func runSource(ctx context.Context, port, n, sessions, length int) (el, cpu time
 	return el, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
-// sourceLength is the -l payload that makes smtp-source's messages about
+// SourceLength is the -l payload that makes smtp-source's messages about
 // size octets on the wire: its header is about 100 octets, and its payload
 // comes in lines of 79 characters and a newline, each sent as CRLF.
-func sourceLength(size int) int { return (size - 100) * 80 / 81 }
+func SourceLength(size int) int { return (size - 100) * 80 / 81 }
 
-// freePort finds a TCP port free on 127.0.0.1.
-func freePort() (int, error) {
+// FreePort finds a TCP port free on 127.0.0.1.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -171,5 +175,3 @@ func (b *syncBuffer) Bytes() []byte {
 }
 
 func (b *syncBuffer) String() string { return string(b.Bytes()) }
-
-var errFailed = errors.New("delivery failed")
