@@ -61,6 +61,8 @@ func (c *Client) suppressionKey(addr string) (string, error) {
 // Suppress puts addr on the suppression list for list ("" → all mail),
 // with reason (queue.Manual for an operator's entry) and source (what
 // caused it, for the record; "" → "api"). It needs Client.Suppressions.
+// An entry with reason queue.Unsubscribed emits EventUnsubscribed with How
+// "api", as the unsubscribe links do with theirs.
 func (c *Client) Suppress(ctx context.Context, addr, list string, reason queue.SuppressReason, source string) error {
 	if c.Suppressions == nil {
 		return ErrNoSuppressions
@@ -75,7 +77,13 @@ func (c *Client) Suppress(ctx context.Context, addr, list string, reason queue.S
 	if source == "" {
 		source = "api"
 	}
-	return c.Suppressions.Suppress(ctx, queue.Suppression{Address: key, Scope: list, Reason: reason, Source: source, Created: time.Now()})
+	if err := c.Suppressions.Suppress(ctx, queue.Suppression{Address: key, Scope: list, Reason: reason, Source: source, Created: time.Now()}); err != nil {
+		return err
+	}
+	if reason == queue.Unsubscribed {
+		c.emit(Event{Type: EventUnsubscribed, Time: time.Now(), Recipient: addr, Domain: domainOf(addr), List: list, How: "api"})
+	}
+	return nil
 }
 
 // Unsuppress takes addr off the suppression list for list ("" → the

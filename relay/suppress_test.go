@@ -237,3 +237,29 @@ func TestSuppressionCaseSensitiveOption(t *testing.T) {
 		t.Errorf("%+v", res.Recipients)
 	}
 }
+
+// IDN domains match in A-label form, whichever form is given; an API
+// unsubscribe emits its event.
+func TestSuppressionIDN(t *testing.T) {
+	s, c, log, _ := suppressHarness(t, nil)
+	addHost(t, s, "mx.xn--bcher-kva.example", relaytest.HostConfig{RcptReply: log.hook})
+	s.AddDomain("xn--bcher-kva.example", "mx.xn--bcher-kva.example")
+	events := newEventLog()
+	c.Events = events.hook
+	if err := c.Suppress(ctx(t), "ann@BÜCHER.example", "news", queue.Unsubscribed, ""); err != nil {
+		t.Fatal(err)
+	}
+	if e := events.waitFor(t, relay.EventUnsubscribed, "ann@BÜCHER.example"); e.How != "api" || e.List != "news" {
+		t.Errorf("event %+v", e)
+	}
+	if err := c.Suppress(ctx(t), "bob@xn--bcher-kva.example", "", queue.Manual, ""); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := c.Send(ctx(t), testMessage("bob@bücher.example"))
+	if r := res.Recipients[0]; r.Status != relay.Suppressed || log.count("bob@xn--bcher-kva.example") != 0 {
+		t.Errorf("%+v", r)
+	}
+	if ok, err := c.Unsuppress(ctx(t), "ann@xn--bcher-kva.example", "news"); !ok || err != nil {
+		t.Errorf("Unsuppress by A-label = %v, %v", ok, err)
+	}
+}
