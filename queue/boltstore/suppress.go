@@ -74,8 +74,8 @@ func (s *Store) Unsuppress(ctx context.Context, address, scope string) (bool, er
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if err := queue.CheckSuppression(&queue.Suppression{Address: address, Reason: queue.Manual}); err != nil {
-		return false, err
+	if address == "" {
+		return false, fmt.Errorf("%w: suppression without an address", queue.ErrInvalid)
 	}
 	if strings.IndexByte(address, 0) >= 0 {
 		return false, nil // never stored
