@@ -249,27 +249,7 @@ func TestPostfix(t *testing.T) {
 	})
 	defer dns.Close()
 
-	txt := map[string]string{}
-	var cfgs []dkim.Config
-	for _, k := range []struct {
-		kind dkim.KeyType
-		sel  string
-	}{{dkim.Ed25519, "ed"}, {dkim.RSA, "rsa"}} {
-		key, err := dkim.GenerateKey(k.kind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, err := dkim.TXTRecord(key.Public())
-		if err != nil {
-			t.Fatal(err)
-		}
-		txt[dkim.RecordName("example.org", k.sel)+"."] = rec
-		cfgs = append(cfgs, dkim.Config{Domain: "example.org", Selector: k.sel, Key: key})
-	}
-	signer, err := dkim.NewSigner(cfgs...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, txt := twoKeySigner(t)
 	c := &relay.Client{
 		Hostname: "client.example.org", Resolver: dns.Resolver(), Port: pf.port,
 		AllowPrivateAddrs: true, Signer: signer,
@@ -422,4 +402,33 @@ func checkIntact(t *testing.T, raw []byte, m *mime.Message) {
 	if got := parts["application/octet-stream"]; !bytes.Equal(got, m.Attachments[0].Data) {
 		t.Errorf("attachment: %d bytes, want %d identical", len(got), len(m.Attachments[0].Data))
 	}
+}
+
+// twoKeySigner signs for example.org with an Ed25519 and an RSA key
+// (selectors "ed" and "rsa"), and returns their TXT records by name, as
+// dkimpyVerify takes them.
+func twoKeySigner(t *testing.T) (*dkim.Signer, map[string]string) {
+	t.Helper()
+	txt := map[string]string{}
+	var cfgs []dkim.Config
+	for _, k := range []struct {
+		kind dkim.KeyType
+		sel  string
+	}{{dkim.Ed25519, "ed"}, {dkim.RSA, "rsa"}} {
+		key, err := dkim.GenerateKey(k.kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := dkim.TXTRecord(key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		txt[dkim.RecordName("example.org", k.sel)+"."] = rec
+		cfgs = append(cfgs, dkim.Config{Domain: "example.org", Selector: k.sel, Key: key})
+	}
+	signer, err := dkim.NewSigner(cfgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, txt
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mxrelay/mxrelay/dkim"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
 	"github.com/mxrelay/mxrelay/relay/relaytest"
@@ -41,24 +40,7 @@ func listHarness(t *testing.T) (*relaytest.Server, *relay.Client, *rcptLog, *que
 	c.PublicURL = web.URL + "/mail"
 	c.LinkKeys = [][]byte{linkKey}
 	c.Pages = pages
-	txt := map[string]string{}
-	var cfgs []dkim.Config
-	for _, k := range []struct {
-		kind dkim.KeyType
-		sel  string
-	}{{dkim.Ed25519, "ed"}, {dkim.RSA, "rsa"}} {
-		key, err := dkim.GenerateKey(k.kind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, _ := dkim.TXTRecord(key.Public())
-		txt[dkim.RecordName("example.org", k.sel)+"."] = rec
-		cfgs = append(cfgs, dkim.Config{Domain: "example.org", Selector: k.sel, Key: key})
-	}
-	signer, err := dkim.NewSigner(cfgs...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, txt := twoKeySigner(t)
 	c.Signer = signer
 	return s, c, log, store, txt
 }
