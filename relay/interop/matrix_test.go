@@ -217,11 +217,12 @@ func matrixZone(p *peer) mxtest.Zone {
 	}
 }
 
-// runMatrix sends every message of the matrix to p through one
-// relay.Client, checks each recipient's Result, then checks what p stored.
-func runMatrix(t *testing.T, p *peer) {
-	start := time.Now()
-	dns := mxtest.NewServer(matrixZone(p))
+// newClient starts a DNS server for zone and returns a relay.Client that
+// resolves through it and sends to p's port. With p.dns53 the zone is also
+// served on port 53, for the peer.
+func newClient(t *testing.T, p *peer, zone mxtest.Zone) *relay.Client {
+	t.Helper()
+	dns := mxtest.NewServer(zone)
 	t.Cleanup(dns.Close)
 	if p.dns53 {
 		serveDNS53(t, dns.Addr())
@@ -231,6 +232,14 @@ func runMatrix(t *testing.T, p *peer) {
 		AllowPrivateAddrs: true,
 	}
 	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// runMatrix sends every message of the matrix to p through one
+// relay.Client, checks each recipient's Result, then checks what p stored.
+func runMatrix(t *testing.T, p *peer) {
+	start := time.Now()
+	c := newClient(t, p, matrixZone(p))
 
 	cases := matrix()
 	want := map[string][]string{} // case → recipients that must have a stored copy
@@ -261,6 +270,8 @@ func runMatrix(t *testing.T, p *peer) {
 		})
 	}
 	t.Logf("%s: matrix sent in %v", p.name, time.Since(start).Round(time.Millisecond))
+	// Let the peer see its sessions end (QUIT) before it is stopped.
+	c.CloseIdleConnections()
 
 	// Group what the peer stored by case.
 	got := map[string][]stored{}

@@ -1,11 +1,18 @@
 package interop
 
 import (
+	"context"
 	"fmt"
+	"net/mail"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/mxrelay/mxrelay/mime"
+	"github.com/mxrelay/mxrelay/mx/mxtest"
+	"github.com/mxrelay/mxrelay/relay"
 )
 
 // TestMox runs the matrix against mox v0.0.15 (built from its Go module by
@@ -16,6 +23,63 @@ import (
 // transaction.
 func TestMox(t *testing.T) {
 	runMatrix(t, startMox(t))
+}
+
+// TestMoxWithoutSPF sends one message to 60 recipients from a sender
+// whose SPF does not pass. mox then takes one recipient per transaction
+// (452 4.5.3 "only one recipient allowed without spf pass" for the others:
+// it does not want to send DSNs to unverified domains, below RFC 5321's
+// minimum of 100 on purpose). mxrelay sends transaction after transaction
+// on the session, up to its bound of transactions per attempt, and defers
+// the recipients it did not get to. The test checks that every result is
+// true to what mox stored: each Delivered recipient stored exactly once,
+// no other stored, none Bounced.
+func TestMoxWithoutSPF(t *testing.T) {
+	p := startMox(t)
+	zone := matrixZone(p)
+	zone["example.org"] = mxtest.Domain{A: []string{"127.0.0.1"}} // no SPF record
+	c := newClient(t, p, zone)
+
+	const n = 60
+	m := &mime.Message{
+		From: mail.Address{Address: "zoe@example.org"}, Subject: "without SPF",
+		Header: map[string][]string{caseField: {"nospf"}}, Text: "One recipient per transaction.\n",
+	}
+	for i := 1; i <= n; i++ {
+		m.Bcc = append(m.Bcc, mail.Address{Address: fmt.Sprintf("n%03d@example.com", i)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := c.Send(ctx, m)
+	if res == nil || len(res.Recipients) != n {
+		t.Fatalf("Send: %v %+v", err, res)
+	}
+	c.CloseIdleConnections()
+	var delivered []string
+	deferred := 0
+	for _, r := range res.Recipients {
+		switch {
+		case r.Status == relay.Delivered && r.Code == 250 && r.MX == p.mx:
+			delivered = append(delivered, r.Recipient)
+		case r.Status == relay.Deferred && r.Message != "":
+			deferred++
+		default:
+			t.Errorf("%+v", r)
+		}
+	}
+	t.Logf("mox without SPF: %d delivered, %d deferred; first deferral: %v", len(delivered), deferred, res.Err())
+	if len(delivered) == 0 {
+		t.Fatalf("nothing delivered\n%s", p.logs())
+	}
+	var got []string
+	for _, s := range p.stored(t, len(delivered)) {
+		got = append(got, s.rcpt)
+	}
+	slices.Sort(got)
+	slices.Sort(delivered)
+	if !slices.Equal(got, delivered) {
+		t.Errorf("stored for %d recipients %q, results say %d delivered %q", len(got), short(got), len(delivered), short(delivered))
+	}
 }
 
 func startMox(t *testing.T) *peer {
