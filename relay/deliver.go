@@ -29,7 +29,10 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	o.utf8 = headerIs8Bit(data)
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	send := func(d string, idx []int, data []byte) {
+	// send delivers one envelope in a goroutine of its own, under the
+	// limit. A list message's envelope has one recipient, and its copy is
+	// personalised and signed there too, so that signing runs in parallel.
+	send := func(d string, idx []int) {
 		rcpts := make([]string, len(idx))
 		for j, i := range idx {
 			rcpts[j] = to[i]
@@ -39,6 +42,21 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			data := data
+			if o.list != "" {
+				own, err := c.personalise(data, from, rcpts[0], o.list, o.id)
+				if err == nil {
+					own, err = c.sign(own)
+				}
+				if err != nil {
+					// The configuration broke under a queued message: retry.
+					i := idx[0]
+					res.Recipients[i] = RecipientResult{Recipient: to[i]}
+					res.Recipients[i].fail(Deferred, &Error{Recipient: to[i], Enhanced: "4.3.5", Message: err.Error(), Err: err})
+					return
+				}
+				data = own
+			}
 			out := c.deliverDomain(ctx, &Envelope{Domain: d, From: from, To: rcpts, Data: data,
 				SMTPUTF8: o.utf8, Source: o.src, MessageID: o.id, Attempts: o.attempts}, o)
 			for j, i := range idx {
@@ -48,21 +66,11 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	}
 	for _, d := range domains {
 		if o.list == "" {
-			send(d, byDomain[d], data)
+			send(d, byDomain[d])
 			continue
 		}
 		for _, i := range byDomain[d] {
-			own, err := c.personalise(data, from, to[i], o.list, o.id)
-			if err == nil {
-				own, err = c.sign(own)
-			}
-			if err != nil {
-				// The configuration broke under a queued message: retry.
-				res.Recipients[i] = RecipientResult{Recipient: to[i]}
-				res.Recipients[i].fail(Deferred, &Error{Recipient: to[i], Enhanced: "4.3.5", Message: err.Error(), Err: err})
-				continue
-			}
-			send(d, []int{i}, own)
+			send(d, []int{i})
 		}
 	}
 	wg.Wait()
