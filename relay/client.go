@@ -102,6 +102,24 @@ type Client struct {
 	// Pages tune the unsubscribe and preferences pages.
 	Pages Pages
 
+	// BounceDomain, when set, is a domain whose MX points at the
+	// application's ServeInbound (or at an MTA that hands its mail to
+	// ProcessInbound). Every copy then goes out from a return path of its
+	// own in that domain (VERP), "b<token>@BounceDomain", whose token
+	// names the message and the recipient, signed with LinkKeys; where the
+	// server offers DSN, the token is the ENVID too and every recipient
+	// gets ORCPT (RFC 3461). Bounces, complaints and auto-replies that
+	// come back are then matched, reported as events and fed to the
+	// suppression list. Each recipient is sent in a transaction of its
+	// own. List messages also get a mailto: unsubscribe address in the
+	// domain. The domain needs an SPF record that allows the sending
+	// addresses, since receivers check SPF on the envelope sender. Empty
+	// → the From address is the envelope sender, and nothing comes back
+	// to the application.
+	BounceDomain string
+	// Inbound tunes ServeInbound.
+	Inbound InboundOptions
+
 	// MaxParallelDomains bounds how many recipient domains of one message
 	// are delivered at once. 0 → DefaultMaxParallelDomains.
 	MaxParallelDomains int
@@ -143,6 +161,18 @@ type Client struct {
 	linkOnce sync.Once
 	linkKeys []cipher.AEAD
 	linkErr  error
+
+	kept keptStore // unmatched inbound messages
+
+	now func() time.Time // the clock of the suppression records; nil → time.Now
+}
+
+// clock returns the time by the Client's clock.
+func (c *Client) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 // Timeouts bound the steps of an SMTP session (RFC 5321 §4.5.3.2). A zero
@@ -439,6 +469,9 @@ var discardLogger = slog.New(slog.DiscardHandler)
 // name, with the rule of every SMTP command line) and the Sources.
 func (c *Client) checkConfig() error {
 	if err := c.checkTransport(); err != nil {
+		return err
+	}
+	if err := c.checkBounceDomain(); err != nil {
 		return err
 	}
 	return c.checkSources()

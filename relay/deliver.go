@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mxrelay/mxrelay/bounce"
 	"github.com/mxrelay/mxrelay/mx"
 	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
 )
@@ -29,6 +30,14 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	o.utf8 = headerIs8Bit(data)
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
+	// With a BounceDomain, and for a list message, every recipient has an
+	// envelope of its own: its own return path, its own copy.
+	verp := c.BounceDomain != "" && from != ""
+	single := verp || o.list != ""
+	var msgID string
+	if verp && o.id == "" {
+		msgID = messageID(data)
+	}
 	// send delivers one envelope in a goroutine of its own, under the
 	// limit. A list message's envelope has one recipient, and its copy is
 	// personalised and signed there too, so that signing runs in parallel.
@@ -42,30 +51,23 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			data := data
-			if o.list != "" {
-				own, err := c.personalise(data, from, rcpts[0], o.list, o.id)
-				if err == nil {
-					own, err = c.sign(own)
-				}
-				if err != nil {
-					// The configuration broke under a queued message: retry.
-					i := idx[0]
-					res.Recipients[i] = RecipientResult{Recipient: to[i]}
-					res.Recipients[i].fail(Deferred, &Error{Recipient: to[i], Enhanced: "4.3.5", Message: err.Error(), Err: err})
-					return
-				}
-				data = own
+			env := &Envelope{Domain: d, From: from, To: rcpts, Data: data,
+				SMTPUTF8: o.utf8, Source: o.src, MessageID: o.id, Attempts: o.attempts}
+			if err := c.ownCopy(env, msgID, verp, o); err != nil {
+				// The configuration broke under a queued message: retry.
+				i := idx[0]
+				res.Recipients[i] = RecipientResult{Recipient: to[i]}
+				res.Recipients[i].fail(Deferred, &Error{Recipient: to[i], Enhanced: "4.3.5", Message: err.Error(), Err: err})
+				return
 			}
-			out := c.deliverDomain(ctx, &Envelope{Domain: d, From: from, To: rcpts, Data: data,
-				SMTPUTF8: o.utf8, Source: o.src, MessageID: o.id, Attempts: o.attempts}, o)
+			out := c.deliverDomain(ctx, env, o)
 			for j, i := range idx {
 				res.Recipients[i] = out[j]
 			}
 		}()
 	}
 	for _, d := range domains {
-		if o.list == "" {
+		if !single {
 			send(d, byDomain[d])
 			continue
 		}
@@ -74,7 +76,35 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 		}
 	}
 	wg.Wait()
+	for i := range res.Recipients {
+		r := &res.Recipients[i]
+		if (r.Status == Deferred || r.Status == Bounced) && r.Category == bounce.Other {
+			r.Category = bounce.Classify(r.Code, r.Enhanced, r.Message).Category
+		}
+	}
 	return res
+}
+
+// ownCopy makes env, which has one recipient, that recipient's own: the
+// return path under BounceDomain (verp), and for a list message the
+// personalised copy, signed.
+func (c *Client) ownCopy(env *Envelope, msgID string, verp bool, o origin) error {
+	rcpt, from := env.To[0], env.From
+	if verp {
+		var err error
+		if env.From, env.EnvelopeID, err = c.returnPath(o.id, msgID, rcpt); err != nil {
+			return err
+		}
+	}
+	if o.list == "" {
+		return nil
+	}
+	own, err := c.personalise(env.Data, from, rcpt, o.list, o.id)
+	if err == nil {
+		own, err = c.sign(own)
+	}
+	env.Data = own
+	return err
 }
 
 // splitByDomain groups the recipients by domain, in first-seen order, as
@@ -140,7 +170,8 @@ type attempt struct {
 	from    string
 	rcpts   []string
 	data    []byte
-	utf8    bool // the header has UTF-8 (RFC 6532): SMTPUTF8 needed
+	utf8    bool   // the header has UTF-8 (RFC 6532): SMTPUTF8 needed
+	envID   string // Envelope.EnvelopeID: ENVID and ORCPT where offered
 	results []RecipientResult
 	policy  tlsPolicy // from MTA-STS and RequireTLS; DANE is per host
 	// plan, in a dry run (Direct.Plan), records the route instead of
@@ -166,6 +197,7 @@ type attempt struct {
 func (t *Direct) Deliver(ctx context.Context, env *Envelope) []RecipientResult {
 	a := &attempt{
 		t: t, trace: traceOf(ctx), domain: env.Domain, from: env.From, rcpts: env.To, data: env.Data, utf8: env.SMTPUTF8,
+		envID:   env.EnvelopeID,
 		results: make([]RecipientResult, len(env.To)),
 		source:  env.Source,
 		log:     t.logger(ctx).With("domain", env.Domain),

@@ -47,5 +47,36 @@
 // wrapping the original cause, so that sentinels such as
 // [ErrForbiddenAddress], [ErrTLSRequired] and context.Canceled work with
 // errors.Is on it, on [RecipientResult.Err] and on [Event.Err];
-// [IsPermanent] tells a bounce from a deferral.
+// [IsPermanent] tells a bounce from a deferral. Every failure carries a
+// category from [github.com/mxrelay/mxrelay/bounce] (invalid recipient,
+// mailbox full, policy block, ...): [RecipientResult.Category],
+// [Event.Category].
+//
+// # Mail that comes back
+//
+// Many receivers accept a message and bounce it later, by mail; mailbox
+// providers send complaints as ARF reports; vacation responders reply to
+// the return path. With [Client.BounceDomain] set, every copy goes out
+// from a return path of its own in that domain (VERP), whose token names
+// the message and the recipient and is signed with LinkKeys; where the
+// server offers DSN, ENVID and ORCPT (RFC 3461) ask that a bounce name
+// them too. [Client.ServeInbound] is the SMTP server for that domain (its
+// MX points at the application), and [Client.ProcessInbound] does the same
+// work for one message received another way. What comes back is read by
+// [github.com/mxrelay/mxrelay/report] and turned into events:
+//
+//   - a DSN or a text bounce: an [EventBounced] with Async set and the DSN's
+//     fields, or [EventDelayed] for a delay notice; an address that does
+//     not exist is suppressed for all mail, a mailbox full for
+//     SuppressionOptions.MailboxFullDays too, a policy block never;
+//   - an ARF complaint: [EventComplained], and the address suppressed;
+//   - an auto-reply: [EventAutoReplied], never a bounce;
+//   - mail to a list message's mailto: unsubscribe address:
+//     [EventUnsubscribed] with How "mail";
+//   - anything else: [EventUnmatched], the message kept for
+//     [Client.Unmatched].
+//
+// Only an address verified against the token, or by the sealed link of a
+// returned List-Unsubscribe, is suppressed: a report cannot suppress an
+// address it merely names.
 package relay

@@ -4,6 +4,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mxrelay/mxrelay/bounce"
+	"github.com/mxrelay/mxrelay/report"
 )
 
 // EventType names a state change of a message for one recipient.
@@ -19,9 +22,14 @@ const (
 	EventExpired                           // the queue gave up: the message outlived its lifetime
 	EventSuppressed                        // not sent: the recipient is on the suppression list
 	EventUnsubscribed                      // the recipient unsubscribed (List, How say from what and how)
+	EventComplained                        // the recipient reported the message as spam (an ARF report; Feedback)
+	EventDelayed                           // a later MTA reports it is still trying (a delay DSN; Async, DSN)
+	EventAutoReplied                       // an auto-reply came back (vacation, out of office); never a bounce
+	EventUnmatched                         // mail came back that is none of the above (a human reply, say); Inbound names it
 )
 
-var eventNames = [...]string{"", "queued", "attempt", "delivered", "deferred", "bounced", "expired", "suppressed", "unsubscribed"}
+var eventNames = [...]string{"", "queued", "attempt", "delivered", "deferred", "bounced", "expired", "suppressed", "unsubscribed",
+	"complained", "delayed", "auto_replied", "unmatched"}
 
 // String returns the event type's name, such as "delivered".
 func (t EventType) String() string {
@@ -54,8 +62,28 @@ type Event struct {
 	// EventUnsubscribed the list left, "" for all mail.
 	List string `json:"list,omitempty"`
 	// How says, for EventUnsubscribed, how: "one-click" (RFC 8058 POST),
-	// "page" (the confirmation or preferences page) or "api".
+	// "page" (the confirmation or preferences page), "mail" (the mailto:
+	// address) or "api".
 	How string `json:"how,omitempty"`
+	// Category classifies a failure (EventDeferred, EventBounced,
+	// EventExpired, EventDelayed): invalid recipient, mailbox full, policy
+	// block and so on (see package bounce).
+	Category bounce.Category `json:"category,omitzero"`
+	// Async marks an event from mail that came back later
+	// (ProcessInbound, ServeInbound) rather than from an SMTP reply: an
+	// EventBounced from a DSN or a text bounce, EventDelayed,
+	// EventComplained, EventAutoReplied, EventUnmatched, and an
+	// EventUnsubscribed by mail.
+	Async bool `json:"async,omitempty"`
+	// DSN is the recipient's part of a delivery status notification, for
+	// an asynchronous EventBounced or EventDelayed: Action, Status,
+	// Diagnostic-Code, Remote-MTA, Final- and Original-Recipient.
+	DSN *report.Recipient `json:"dsn,omitempty"`
+	// Feedback is the complaint report (RFC 5965) of EventComplained.
+	Feedback *report.FeedbackReport `json:"feedback,omitempty"`
+	// Inbound identifies the message that came back, for Client.Inbound
+	// (kept for EventUnmatched) and the logs.
+	Inbound string `json:"inbound,omitempty"`
 
 	cause error // a deferral's or bounce's original error, for Err
 }
@@ -66,12 +94,12 @@ type Event struct {
 // ErrTLSRequired, ErrForbiddenAddress and the other sentinels through it).
 func (e Event) Err() error {
 	switch e.Type {
-	case EventDeferred, EventBounced, EventExpired, EventSuppressed:
+	case EventDeferred, EventBounced, EventExpired, EventSuppressed, EventDelayed:
 	default:
 		return nil
 	}
 	return &Error{Recipient: e.Recipient, Host: e.MX, Code: e.Code, Enhanced: e.Enhanced,
-		Message: e.Message, Permanent: e.Type != EventDeferred, Err: e.cause}
+		Message: e.Message, Permanent: e.Type != EventDeferred && e.Type != EventDelayed, Err: e.cause}
 }
 
 // DefaultEventBuffer is the number of events waiting for Client.Events
@@ -137,7 +165,7 @@ func resultEvent(r *RecipientResult, msgID string, meta map[string]string, start
 	e := Event{
 		Time: time.Now(), MessageID: msgID, Recipient: r.Recipient, Domain: domainOf(r.Recipient),
 		MX: r.MX, Source: r.Source, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message,
-		TLS: r.TLS, Metadata: meta, List: meta[listKey], cause: r.cause,
+		TLS: r.TLS, Metadata: meta, List: meta[listKey], Category: r.Category, cause: r.cause,
 	}
 	switch r.Status {
 	case Delivered:

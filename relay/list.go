@@ -60,6 +60,9 @@ func checkList(name string) error {
 	if len(name) > 64 {
 		return fmt.Errorf("%w: list name of %d characters, at most 64", ErrInvalidMessage, len(name))
 	}
+	if strings.HasPrefix(name, reservedPrefix) {
+		return fmt.Errorf("%w: list name %q: the prefix \"mxrelay.\" is reserved", ErrInvalidMessage, name)
+	}
 	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
 			return fmt.Errorf("%w: list name %q: only letters, digits, '.', '-' and '_'", ErrInvalidMessage, name)
@@ -139,10 +142,28 @@ func (c *Client) personalise(base []byte, from, rcpt, list, msgID string) ([]byt
 		return nil, err
 	}
 	var b bytes.Buffer
-	b.Grow(len(base) + len(u) + 200)
+	b.Grow(len(base) + 2*len(u) + 300)
 	b.WriteString("List-Unsubscribe: <")
 	b.WriteString(u)
-	b.WriteString(">\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+	b.WriteString(">")
+	if c.BounceDomain != "" {
+		// RFC 2369 §3.2: a mailto: beside the URL, for clients that
+		// unsubscribe by mail. The local part lets ServeInbound accept it;
+		// the subject carries the sealed link, which names the address
+		// even when the reply comes from another one.
+		local, err := c.makeToken(tokenUnsubscribe, msgID, msgID, rcpt, list)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(",\r\n <mailto:")
+		b.WriteString(local)
+		b.WriteString("@")
+		b.WriteString(c.bounceDomain())
+		b.WriteString("?subject=unsubscribe%20")
+		b.WriteString(token)
+		b.WriteString(">")
+	}
+	b.WriteString("\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
 	b.WriteString(listID(c.listTitle(list), list, domainOf(from)))
 	b.Write(base)
 	return b.Bytes(), nil

@@ -27,7 +27,10 @@ func (l *eventLog) hook(e relay.Event) {
 	l.mu.Lock()
 	l.events = append(l.events, e)
 	l.mu.Unlock()
-	l.signal <- struct{}{}
+	select {
+	case l.signal <- struct{}{}:
+	default: // a waiter is signalled already
+	}
 }
 
 // waitFor waits (bounded) until an event of type t for rcpt has come.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sort"
 
+	"github.com/mxrelay/mxrelay/bounce"
 	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
 )
 
@@ -31,6 +32,10 @@ type RecipientResult struct {
 	MX        string  `json:"mx,omitempty"`       // host that answered
 	Source    string  `json:"source,omitempty"`   // local address the connection came from
 	TLS       TLSInfo `json:"tls"`                // how the session that carried it was protected
+	// Category classifies a failure (Deferred or Bounced) from its codes
+	// and text: invalid recipient, mailbox full, policy block and so on
+	// (package bounce). Zero (bounce.Other) for a delivery.
+	Category bounce.Category `json:"category,omitzero"`
 
 	cause error // why it was not delivered: the original error chain
 }
@@ -51,10 +56,11 @@ func Failure(rcpt string, status Status, err error) RecipientResult {
 // is not a delivery goes through here.
 func (r *RecipientResult) fail(status Status, err error) {
 	r.Status, r.cause = status, err
-	r.Code, r.Enhanced, r.Message = 0, "", ""
+	r.Code, r.Enhanced, r.Message, r.Category = 0, "", "", bounce.Other
 	if err == nil {
 		return
 	}
+
 	var re *Error
 	var se *smtpclient.Error
 	switch {

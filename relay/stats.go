@@ -14,13 +14,22 @@ type Counts struct {
 	Attempts  int64 `json:"attempts"`  // EventAttempt
 	Delivered int64 `json:"delivered"` // EventDelivered
 	Deferred  int64 `json:"deferred"`  // EventDeferred
-	Bounced   int64 `json:"bounced"`   // EventBounced
+	Bounced   int64 `json:"bounced"`   // EventBounced, synchronous and later (Event.Async)
 	Expired   int64 `json:"expired"`   // EventExpired
 	// Suppressed counts recipients not sent to because of the
 	// suppression list (EventSuppressed).
 	Suppressed int64 `json:"suppressed"`
 	// Unsubscribed counts unsubscribes (EventUnsubscribed).
 	Unsubscribed int64 `json:"unsubscribed"`
+	// Complained counts spam complaints (EventComplained).
+	Complained int64 `json:"complained"`
+	// Delayed counts delay notices from later MTAs (EventDelayed).
+	Delayed int64 `json:"delayed"`
+	// AutoReplied counts auto-replies (EventAutoReplied).
+	AutoReplied int64 `json:"auto_replied"`
+	// Unmatched counts mail that came back and matched nothing
+	// (EventUnmatched).
+	Unmatched int64 `json:"unmatched"`
 }
 
 // BounceRate is bounced ÷ (delivered + bounced + expired), 0 when nothing
@@ -163,6 +172,14 @@ func add(c *Counts, t EventType) {
 		c.Suppressed++
 	case EventUnsubscribed:
 		c.Unsubscribed++
+	case EventComplained:
+		c.Complained++
+	case EventDelayed:
+		c.Delayed++
+	case EventAutoReplied:
+		c.AutoReplied++
+	case EventUnmatched:
+		c.Unmatched++
 	}
 }
 

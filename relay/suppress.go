@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mxrelay/mxrelay/bounce"
 	"github.com/mxrelay/mxrelay/mime"
 	"github.com/mxrelay/mxrelay/queue"
 )
@@ -36,6 +37,12 @@ type SuppressionOptions struct {
 	// by part of an address). Keep the key for as long as the list: a new
 	// key makes every entry unreachable.
 	HashKey []byte
+	// MailboxFullDays is how many days a mailbox must go on refusing mail
+	// as full (4.2.2, 5.2.2, or a DSN saying so) before it is suppressed
+	// for all mail, as an abandoned mailbox; a failure-free gap of four
+	// days starts the count again. 0 → DefaultMailboxFullDays; negative →
+	// never.
+	MailboxFullDays int
 }
 
 // hashPrefix marks a hashed entry's Address.
@@ -158,36 +165,71 @@ func (c *Client) suppressed(ctx context.Context, list string, to []string, res *
 	}
 }
 
-// feedBounces puts recipients whose mailbox does not exist on the
-// suppression list for all mail. Policy and reputation refusals (5.7.x,
-// and texts about blocks) are about the sender, not the address, and are
-// never fed.
+// feedBounces feeds the failures of one attempt to the suppression list
+// (see feed).
 func (c *Client) feedBounces(ctx context.Context, res *Result, msgID string) {
 	if c.Suppressions == nil {
 		return
 	}
-	var entries []queue.Suppression
-	now := time.Now()
+	src := msgID
+	if src == "" {
+		src = "bounce"
+	}
+	var fails []failure
 	for i := range res.Recipients {
 		r := &res.Recipients[i]
-		if r.Status != Bounced || !mailboxGone(r.Code, r.Enhanced, r.Message) {
+		if r.Status != Bounced && r.Status != Deferred {
 			continue
 		}
-		key, err := c.suppressionKey(r.Recipient)
+		if r.Category != bounce.InvalidRecipient && r.Category != bounce.UnknownDomain && r.Category != bounce.MailboxFull {
+			continue
+		}
+		fails = append(fails, failure{addr: r.Recipient, class: bounce.Classify(r.Code, r.Enhanced, r.Message),
+			source: src + ": " + r.reply()})
+	}
+	c.feed(ctx, fails)
+}
+
+// failure is one recipient's failure, for feed.
+type failure struct {
+	addr   string
+	class  bounce.Class
+	source string // the message and the reply, for the entry's Source
+}
+
+// feed puts on the suppression list, for all mail, the addresses whose
+// failure says they do not exist (bounce.Class.Suppress: invalid
+// recipient, unknown domain), and counts mailbox-full failures towards a
+// suppression after MailboxFullDays (see strike). Policy, reputation and
+// content refusals are about the sender, not the address, and are never
+// fed. Synchronous replies and bounces that come back later both go
+// through here.
+func (c *Client) feed(ctx context.Context, fails []failure) {
+	if c.Suppressions == nil || len(fails) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	var entries []queue.Suppression
+	now := c.clock()
+	for _, f := range fails {
+		key, err := c.suppressionKey(f.addr)
 		if err != nil {
 			continue
 		}
-		src := msgID
-		if src == "" {
-			src = "bounce"
+		switch {
+		case f.class.Suppress:
+			entries = append(entries, queue.Suppression{Address: key, Reason: queue.HardBounced, Source: f.source, Created: now})
+		case f.class.Category == bounce.MailboxFull:
+			if e, ok := c.strike(ctx, key, f.source, now); ok {
+				entries = append(entries, e)
+			}
 		}
-		entries = append(entries, queue.Suppression{Address: key, Reason: queue.HardBounced, Source: src + ": " + r.reply(), Created: now})
 	}
 	if len(entries) == 0 {
 		return
 	}
-	if err := c.Suppressions.Suppress(context.WithoutCancel(ctx), entries...); err != nil {
-		c.logger().Warn("suppression list: recording hard bounces failed", "err", err, "count", len(entries))
+	if err := c.Suppressions.Suppress(ctx, entries...); err != nil {
+		c.logger().Warn("suppression list: recording bounces failed", "err", err, "count", len(entries))
 	}
 }
 

@@ -171,8 +171,24 @@ func TestHardBouncesFeedTheList(t *testing.T) {
 		t.Fatal(err)
 	}
 	suppressed := map[string]queue.Suppression{}
+	strikes := 0
 	for _, s := range got {
-		suppressed[s.Address] = s
+		switch s.Scope {
+		case "":
+			suppressed[s.Address] = s
+		case "mxrelay.mailbox-full":
+			// A full mailbox counts towards a suppression days later
+			// (TestMailboxFullSuppressesAfterDays), in a scope of its own.
+			if s.Address != "full@example.com" || s.Expires.IsZero() {
+				t.Errorf("strike %+v", s)
+			}
+			strikes++
+		default:
+			t.Errorf("entry %+v", s)
+		}
+	}
+	if strikes != 1 {
+		t.Errorf("%d mailbox-full strikes, want 1", strikes)
 	}
 	for _, want := range []string{"nouser@example.com", "moved@example.com", "plain@example.com"} {
 		s, ok := suppressed[want]

@@ -44,7 +44,7 @@ func (a *attempt) transact(ctx context.Context, s *session, d *destination) bool
 		}
 		batch := pending[:min(max, len(pending))]
 		rest := pending[len(batch):]
-		env := &smtpclient.Envelope{From: a.from, To: make([]string, len(batch)), SMTPUTF8: a.utf8}
+		env := &smtpclient.Envelope{From: a.from, To: make([]string, len(batch)), SMTPUTF8: a.utf8, DSN: dsnParams(a.envID)}
 		for j, i := range batch {
 			env.To[j] = a.rcpts[i]
 		}
@@ -99,6 +99,17 @@ func (a *attempt) transact(ctx context.Context, s *session, d *destination) bool
 	}
 	a.deferRest(pending, s, ctx.Err())
 	return true
+}
+
+// dsnParams are the DSN parameters (RFC 3461) for an envelope id: ENVID,
+// ORCPT for every recipient so that a DSN names the address as sent, and
+// RET=HDRS, since a bounce needs only the returned header to be matched.
+// nil for "" (no DSN parameters at all).
+func dsnParams(envID string) *smtpclient.DSN {
+	if envID == "" {
+		return nil
+	}
+	return &smtpclient.DSN{EnvelopeID: envID, Return: "HDRS", OriginalRecipient: true}
 }
 
 // saw421 reports whether the server answered 421 ("closing the channel",

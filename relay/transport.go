@@ -43,6 +43,11 @@ type Envelope struct {
 	// for Send's), so that a Transport can change its route after some
 	// (see Fallback).
 	Attempts int
+	// EnvelopeID, when set, asks for delivery status notifications that
+	// name the message (RFC 3461): where the server offers DSN, the
+	// transport sends it as ENVID with RET=HDRS, and ORCPT with every
+	// recipient. Client.BounceDomain sets it.
+	EnvelopeID string
 }
 
 // ErrInvalidConfig: the Client's or the Transport's settings cannot work

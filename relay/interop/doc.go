@@ -29,4 +29,11 @@
 //     transaction where the limit can be set;
 //  6. a message of more than 15 MiB;
 //  7. a raw RFC 5322 message through SendRaw.
+//
+// The bounce tests (bounce_test.go) send from return paths in a bounce
+// domain (Client.BounceDomain) to Postfix and Exim configured to accept
+// an unknown address at RCPT and fail it at delivery, or to defer it:
+// the peers' own delivery status notifications come back to a
+// ServeInbound on 127.0.0.1 and must turn into asynchronous events and
+// suppressions.
 package interop

@@ -107,8 +107,14 @@ type Message struct {
 	SMTPUTF8   bool                 // the SMTPUTF8 parameter on MAIL
 	RequireTLS bool                 // the REQUIRETLS parameter on MAIL (RFC 8689)
 	Size       int64                // SIZE= parameter, 0 if none
-	Dropped    bool                 // the host closed the connection instead of replying 250
-	Received   time.Time            // when the end of data arrived
+	// EnvelopeID and Return are the DSN parameters ENVID and RET of MAIL
+	// (RFC 3461), and OriginalRecipients the ORCPT of each accepted RCPT
+	// ("" where none), when the host offers DSN.
+	EnvelopeID         string
+	Return             string
+	OriginalRecipients []string
+	Dropped            bool      // the host closed the connection instead of replying 250
+	Received           time.Time // when the end of data arrived
 }
 
 // Host is one scripted MX host on its own loopback address.
@@ -266,13 +272,14 @@ type session struct {
 	c  *smtp.Conn
 	wc *conn
 
-	from string
-	opts smtp.MailOptions
-	to   []string
-	msgs int // messages received on this connection
+	from  string
+	opts  smtp.MailOptions
+	to    []string
+	orcpt []string
+	msgs  int // messages received on this connection
 }
 
-func (s *session) Reset()        { s.from, s.to = "", nil }
+func (s *session) Reset()        { s.from, s.to, s.orcpt = "", nil, nil }
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
@@ -289,17 +296,22 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil {
 		s.opts = *opts
 	}
-	s.to = nil
+	s.to, s.orcpt = nil, nil
 	return nil
 }
 
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if f := s.h.cfg.RcptReply; f != nil {
 		if err := s.reply(f(to)); err != nil {
 			return err
 		}
 	}
 	s.to = append(s.to, to)
+	orcpt := ""
+	if opts != nil {
+		orcpt = opts.OriginalRecipient
+	}
+	s.orcpt = append(s.orcpt, orcpt)
 	return nil
 }
 
@@ -321,6 +333,10 @@ func (s *session) Data(r io.Reader) error {
 		RequireTLS: s.opts.RequireTLS,
 		Size:       s.opts.Size,
 		Received:   time.Now(),
+
+		EnvelopeID:         s.opts.EnvelopeID,
+		Return:             string(s.opts.Return),
+		OriginalRecipients: append([]string(nil), s.orcpt...),
 	}
 	if s.wc != nil {
 		m.TLS = s.wc.State()

@@ -142,9 +142,15 @@ func (t *Transport) Deliver(ctx context.Context, env *relay.Envelope) []relay.Re
 	if max <= 0 || max > 100 {
 		max = 100
 	}
+	var dsn *smtpclient.DSN
+	if env.EnvelopeID != "" {
+		// As the Direct transport does (RFC 3461): the relay host passes
+		// the parameters on, so a later DSN names the message.
+		dsn = &smtpclient.DSN{EnvelopeID: env.EnvelopeID, Return: "HDRS", OriginalRecipient: true}
+	}
 	for start := 0; start < len(env.To); start += max {
 		batch := env.To[start:min(start+max, len(env.To))]
-		tx, err := s.cl.Send(ctx, &smtpclient.Envelope{From: env.From, To: batch, SMTPUTF8: env.SMTPUTF8}, env.Data)
+		tx, err := s.cl.Send(ctx, &smtpclient.Envelope{From: env.From, To: batch, SMTPUTF8: env.SMTPUTF8, DSN: dsn}, env.Data)
 		if tx == nil {
 			fail(start, err)
 			break
