@@ -649,3 +649,93 @@ func (l *eventLog) all() []relay.Event {
 	defer l.mu.Unlock()
 	return append([]relay.Event(nil), l.events...)
 }
+
+// qmailBounce is a bounce in qmail's QSBMF (cr.yp.to/proto/qsbmf.txt):
+// no DSN, the recipient and the reason in the text, the copy below.
+func qmailBounce(m sent) []byte {
+	return []byte(strings.ReplaceAll(fmt.Sprintf(`Date: 3 Dec 2026 12:00:00 -0000
+From: MAILER-DAEMON@mx.example.com
+To: %[1]s
+Subject: failure notice
+
+Hi. This is the qmail-send program at mx.example.com.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<%[2]s>:
+Sorry, no mailbox here by that name. (#5.1.1)
+
+--- Below this line is a copy of the message.
+
+%[3]s
+
+Hello.
+`, m.returnPath, m.rcpt, strings.ReplaceAll(m.header, "\r\n", "\n")), "\n", "\r\n"))
+}
+
+func TestTextBounceSuppresses(t *testing.T) {
+	s, c, events, store, addr := bounceHarness(t)
+	if _, err := c.Send(ctx(t), testMessage("ghost@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	m := sentTo(t, s, "ghost@example.com")
+	if code, msg := deliverInbound(t, addr, "", m.returnPath, qmailBounce(m)); code != 250 {
+		t.Fatalf("refused: %d %s", code, msg)
+	}
+	e := events.waitFor(t, relay.EventBounced, "ghost@example.com")
+	if !e.Async || e.Category != bounce.InvalidRecipient || e.MessageID != m.messageID {
+		t.Errorf("event %+v", e)
+	}
+	if hits, _ := store.Suppressed(ctx(t), "", []string{"ghost@example.com"}, time.Now()); len(hits) != 1 {
+		t.Errorf("not suppressed: %+v", hits)
+	}
+}
+
+// A report that matches only by the returned Message-ID is reported, with
+// the address it names, but suppresses nothing: nothing authenticates it.
+func TestMessageIDMatchDoesNotSuppress(t *testing.T) {
+	s, c, events, store, _ := bounceHarness(t)
+	if _, err := c.Send(ctx(t), testMessage("gone@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	m := sentTo(t, s, "gone@example.com")
+	m.envID = ""
+	res, err := c.ProcessInbound(ctx(t), "", bytes.NewReader(postfixDSN(m, "failed", "5.1.1", "550 5.1.1 user unknown")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Match != relay.MatchMessageID || res.MessageID != m.messageID || len(res.Suppressed) != 0 || len(res.Recipients) != 0 {
+		t.Errorf("result %+v", res)
+	}
+	if e := events.waitFor(t, relay.EventBounced, "gone@example.com"); e.Category != bounce.InvalidRecipient {
+		t.Errorf("event %+v", e)
+	}
+	if hits, _ := store.Suppressed(ctx(t), "", []string{"gone@example.com"}, time.Now()); len(hits) != 0 {
+		t.Errorf("suppressed by an unauthenticated report: %+v", hits)
+	}
+}
+
+// A complaint about a list message whose report keeps neither the return
+// path nor the recipient is still matched, by the sealed link in the
+// returned List-Unsubscribe.
+func TestComplaintMatchedByLink(t *testing.T) {
+	s, c, _, store, _ := listHarness(t)
+	c.BounceDomain = bounceDomain
+	if _, err := c.SendWith(ctx(t), testMessage("ann@example.com"), &relay.SendOptions{List: "news"}); err != nil {
+		t.Fatal(err)
+	}
+	m := sentTo(t, s, "ann@example.com")
+	m.returnPath = "redacted@feedback.example.net"
+	// A provider that redacts the recipient everywhere.
+	m.header = strings.ReplaceAll(m.header, "ann@example.com", "redacted@example.com")
+	res, err := c.ProcessInbound(ctx(t), "abuse@"+bounceDomain, bytes.NewReader(arfReport(m, "redacted@example.com")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != relay.InboundComplaint || res.Match != relay.MatchLink || len(res.Suppressed) != 1 || res.Suppressed[0] != "ann@example.com" {
+		t.Errorf("result %+v", res)
+	}
+	if hits, _ := store.Suppressed(ctx(t), "", []string{"ann@example.com"}, time.Now()); len(hits) != 1 || hits[0].Reason != queue.Complained {
+		t.Errorf("suppression %+v", hits)
+	}
+}
