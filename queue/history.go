@@ -39,13 +39,16 @@ type HistoryStore interface {
 	// Records lists records, newest first (in descending ID order, which
 	// is the order of creation), at most f.Limit of them (0 → 100), with
 	// the filters of f, after the cursor f.Before; and the cursor of the
-	// next page ("" at the end). With f.Recipient, each record holds only
-	// that address's entry, and the lookup uses an index: it stays
+	// next page: the ID of the last record listed, or "" when no record
+	// is left (as Store.List does). With f.Recipient, each record holds
+	// only that address's entry, and the lookup uses an index: it stays
 	// fast with millions of records. A negative Limit gives ErrInvalid.
 	Records(ctx context.Context, f RecordFilter) (recs []Record, next string, err error)
 
 	// Note appends n to the entry for addr in record id: ErrNotFound
-	// when there is no such record or the record has no such recipient.
+	// when there is no such record or the record has no such recipient,
+	// ErrInvalid for a note that CheckRecord would refuse. It changes
+	// nothing else: Updated stays as it was.
 	Note(ctx context.Context, id, addr string, n Note) error
 
 	// Expire removes the records last updated before cutoff, at most
@@ -142,10 +145,17 @@ func (f *RecordFilter) Match(r *Record) bool {
 }
 
 // FoldAddr is how history stores compare addresses: ASCII lower case.
+// Other bytes are kept as they are, so that "ÄB" and "Äb" fold alike.
 func FoldAddr(addr string) string {
 	for i := 0; i < len(addr); i++ {
 		if c := addr[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(addr)
+			b := []byte(addr)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; c >= 'A' && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
 		}
 	}
 	return addr
@@ -171,7 +181,8 @@ func CheckRecord(r *Record) error {
 		if o.Addr == "" {
 			return fmt.Errorf("%w: history record %q: a recipient without an address", ErrInvalid, r.ID)
 		}
-		if bad(o.Addr) || bad(o.Status) || bad(o.Reply) || bad(o.MX) || bad(o.Category) {
+		if bad(o.Addr) || bad(o.Status) || bad(o.Reply) || bad(o.MX) || bad(o.Category) ||
+			bad(o.Enhanced) || bad(o.Source) || bad(o.TLSVersion) || bad(o.TLSPolicy) {
 			return fmt.Errorf("%w: history record %q: the entry for %q holds a NUL byte or invalid UTF-8", ErrInvalid, r.ID, o.Addr)
 		}
 		for _, n := range o.Notes {
@@ -184,12 +195,13 @@ func CheckRecord(r *Record) error {
 }
 
 // MergeRecord merges rec into old as HistoryStore.Keep does and returns
-// the result; old may be nil. Stores may use it to implement Keep.
+// the result; old may be nil, which merges rec into an empty record (so
+// that two entries of rec for one address become one either way). Stores
+// may use it to implement Keep. The result may share Metadata and Notes
+// with old and rec.
 func MergeRecord(old *Record, rec *Record) Record {
 	if old == nil {
-		out := *rec
-		out.Recipients = append([]RecipientRecord(nil), rec.Recipients...)
-		return out
+		old = &Record{ID: rec.ID}
 	}
 	out := *old
 	out.Recipients = append([]RecipientRecord(nil), old.Recipients...)

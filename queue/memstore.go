@@ -20,6 +20,7 @@ type MemoryStore struct {
 	seq    uint64
 	closed bool
 	sup    map[suppressionKey]Suppression // the suppression list, by (Address, Scope)
+	hist   *memHistory                    // the message history; nil until the first Keep
 }
 
 type memEntry struct {

@@ -172,8 +172,11 @@ func (q *Queue) log(level slog.Level, msg string, args ...any) {
 // → now; later delays the first attempt), and Attempts and LastError for a
 // message already tried elsewhere (relay's Send queues its deferrals with
 // the attempt it made counted, so the retry schedule goes on from there).
-// Enqueue sets ID, Created, the recipients' states and clears the rest. It
-// keeps no reference to job.
+// An ID may be given, one made by NewID, so that the job shares an id the
+// caller already uses (relay's history record of a Send); the Store
+// refuses one it holds (ErrExists). Enqueue sets ID when it is empty,
+// Created, the recipients' states, and clears the rest. It keeps no
+// reference to job.
 // Idle workers of a running queue are woken at once.
 func (q *Queue) Enqueue(ctx context.Context, job *Job) (string, error) {
 	q.init()
@@ -189,7 +192,9 @@ func (q *Queue) Enqueue(ctx context.Context, job *Job) (string, error) {
 	for i, r := range job.Recipients {
 		j.Recipients[i] = Recipient{Addr: r.Addr}
 	}
-	j.ID = NewID(now)
+	if j.ID == "" {
+		j.ID = NewID(now)
+	}
 	j.Created = now
 	j.Lease = Lease{}
 	if j.NextAttempt.IsZero() || j.NextAttempt.Before(now) {

@@ -14,7 +14,7 @@ import (
 // understands. A database whose schema has a higher version was migrated by
 // a newer release of this package; Open refuses it with a
 // *SchemaVersionError rather than guess.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // ErrSchemaTooNew matches (errors.Is) a *SchemaVersionError: the schema
 // was created by a newer release of pgstore.
@@ -99,6 +99,40 @@ var migrations = []string{
 		CONSTRAINT suppressions_reason CHECK (reason BETWEEN 1 AND 4)
 	);
 	CREATE INDEX suppressions_scope ON {s}.suppressions (scope, address);`,
+
+	// 3: the history (queue.HistoryStore). history holds a record's own
+	// fields; history_rcpt one row per recipient entry: addr_fold is the
+	// address folded (queue.FoldAddr), entry the queue.RecipientRecord
+	// with its notes as JSON, pos its place in the record's order. IDs and
+	// addresses compare byte by byte (collation "C"), as Go strings do.
+	// history_rcpt_addr serves Records with a Recipient (a range scan
+	// backwards from the cursor, one page in one probe) and Forget;
+	// history_updated serves Expire; history_campaign serves Records with
+	// a Campaign. metadata is NULL for a record without it. A zero time
+	// is the first instant of year 1.
+	`CREATE TABLE {s}.history (
+		id         text COLLATE "C" PRIMARY KEY,
+		message_id text NOT NULL,
+		sender     text NOT NULL,
+		subject    text NOT NULL,
+		campaign   text COLLATE "C" NOT NULL,
+		list       text NOT NULL,
+		metadata   jsonb,
+		created    timestamptz NOT NULL,
+		updated    timestamptz NOT NULL,
+		CONSTRAINT history_metadata CHECK (metadata IS NULL OR jsonb_typeof(metadata) = 'object')
+	);
+	CREATE INDEX history_updated ON {s}.history (updated, id);
+	CREATE INDEX history_campaign ON {s}.history (campaign, id);
+	CREATE TABLE {s}.history_rcpt (
+		id        text COLLATE "C" NOT NULL REFERENCES {s}.history ON DELETE CASCADE,
+		addr_fold text COLLATE "C" NOT NULL,
+		pos       integer NOT NULL,
+		entry     jsonb NOT NULL,
+		PRIMARY KEY (id, addr_fold),
+		CONSTRAINT history_rcpt_entry CHECK (jsonb_typeof(entry) = 'object')
+	);
+	CREATE INDEX history_rcpt_addr ON {s}.history_rcpt (addr_fold, id);`,
 }
 
 // migrate creates or upgrades the schema under a transaction-scoped

@@ -64,6 +64,7 @@ type Store struct {
 	q        string // quoted schema name, for SQL text
 	channel  string // LISTEN/NOTIFY channel
 	sql      statements
+	hsql     historySQL
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -200,6 +201,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error
 		wakeC:   make(chan struct{}, 1),
 	}
 	s.sql = prepareSQL(s.q)
+	s.hsql = prepareHistorySQL(s.q)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for range o.Committers {
 		s.wg.Add(1)

@@ -29,7 +29,8 @@ func TestSuppressions(t *testing.T) {
 }
 
 // TestSuppressionsUpgrade: a schema at version 1 (jobs only) gains the
-// suppression table when a store opens it, and keeps its jobs.
+// suppression table (and the later ones) when a store opens it, and keeps
+// its jobs.
 func TestSuppressionsUpgrade(t *testing.T) {
 	dsn := testDSN(t)
 	schema := newSchema(t, dsn)
@@ -39,7 +40,8 @@ func TestSuppressionsUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	psql(t, dsn, "DROP TABLE "+schema+".suppressions; UPDATE "+schema+".meta SET version = 1")
+	psql(t, dsn, "DROP TABLE "+schema+".suppressions, "+schema+".history_rcpt, "+schema+".history; "+
+		"UPDATE "+schema+".meta SET version = 1")
 	s = openStore(t, dsn, schema)
 	if _, err := s.Get(ctx, testJob(1, "x.example").ID); err != nil {
 		t.Fatalf("Get after the upgrade: %v", err)
