@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/cipher"
 	"errors"
@@ -120,6 +121,22 @@ type Client struct {
 	// Inbound tunes ServeInbound.
 	Inbound InboundOptions
 
+	// History, if set, keeps every message's record: each recipient's
+	// final outcome (status, codes, category, MX host, TLS, source, time,
+	// attempts) and what was heard of it later (bounces that came back,
+	// complaints, unsubscribes, opens, clicks), for Retention. Read it
+	// through the store: Record(id), Records with a filter (a recipient,
+	// a campaign, a time range). queue.MemoryStore, boltstore and pgstore
+	// implement it beside the queue. nil → nothing is kept after a
+	// message is finished.
+	History queue.HistoryStore
+	// Retention is how long History keeps a record after its last change;
+	// Run removes older ones every hour (ExpireHistory). 0 →
+	// DefaultRetention, 30 days.
+	Retention time.Duration
+	// Tracking tunes open and click tracking (SendOptions.Track).
+	Tracking TrackingOptions
+
 	// MaxParallelDomains bounds how many recipient domains of one message
 	// are delivered at once. 0 → DefaultMaxParallelDomains.
 	MaxParallelDomains int
@@ -163,6 +180,7 @@ type Client struct {
 	linkErr  error
 
 	kept keptStore // unmatched inbound messages
+	seen seenSet   // opens and clicks so far, for unique counts
 
 	now func() time.Time // the clock of the suppression records; nil → time.Now
 }
@@ -213,6 +231,13 @@ type SendOptions struct {
 	// the same in each, so give each subscriber a message of its own (or
 	// put the subscribers in Bcc) to keep their addresses from each other.
 	List string
+	// Track turns on open and click tracking for this message (see
+	// TrackingOptions); it needs PublicURL and LinkKeys. Each recipient
+	// then gets a copy of its own.
+	Track bool
+	// Campaign names the campaign the message counts towards, in Stats,
+	// events and the history; "" for none.
+	Campaign string
 }
 
 // Send validates and writes m, signs it when a Signer is set, and makes one
@@ -239,7 +264,11 @@ func (c *Client) SendWith(ctx context.Context, m *mime.Message, opts *SendOption
 		o.meta = opts.Metadata
 		o.want = opts.Source
 		o.list = opts.List
+		o.track, o.campaign = opts.Track, opts.Campaign
 		if err := checkMetadata(opts.Metadata); err != nil {
+			return nil, err
+		}
+		if err := c.checkTracking(opts.Track, opts.Campaign); err != nil {
 			return nil, err
 		}
 	}
@@ -377,14 +406,18 @@ func (c *Client) send(ctx context.Context, from string, to []string, data []byte
 	if o.src, err = c.pickSource(o.want); err != nil {
 		return nil, err
 	}
-	if o.list == "" {
-		// A list message is signed per recipient, once personalised.
+	if !o.perCopy() {
+		// A list or tracked message is signed per recipient, once
+		// personalised.
 		if data, err = c.sign(data); err != nil {
 			return nil, err
 		}
 	}
 	meta := o.meta
 	o.start = time.Now()
+	if c.History != nil {
+		o.rec = queue.NewID(o.start)
+	}
 	var res *Result
 	if err := ctx.Err(); err != nil {
 		// Too late to try: every recipient is deferred (and queued, with
@@ -397,6 +430,7 @@ func (c *Client) send(ctx context.Context, from string, to []string, data []byte
 	} else {
 		res = c.deliver(ctx, from, to, data, o)
 		c.feedBounces(ctx, res, o.id)
+		c.recordResult(ctx, data, o, res)
 	}
 	var qerr error
 	var next time.Time
@@ -404,8 +438,9 @@ func (c *Client) send(ctx context.Context, from string, to []string, data []byte
 		next, qerr = c.queueDeferred(context.WithoutCancel(ctx), from, data, o, res)
 	}
 	for i := range res.Recipients {
-		e := resultEvent(&res.Recipients[i], res.QueueID, meta, o.start)
-		e.List = o.list
+		e := resultEvent(&res.Recipients[i], cmp.Or(res.QueueID, o.rec), meta, o.start)
+		e.List, e.Campaign = o.list, o.campaign
+		e.first = true
 		if e.Type == EventDeferred && res.QueueID != "" {
 			e.NextAttempt = next
 		}
@@ -428,7 +463,14 @@ type origin struct {
 	// attempts made before this one (a queued job's Attempts)
 	attempts int
 	list     string // SendOptions.List or EnqueueOptions.List
+	campaign string // SendOptions.Campaign or EnqueueOptions.Campaign
+	track    bool   // SendOptions.Track or EnqueueOptions.Track
+	rec      string // the history record id of a Send, "" without History
 }
+
+// perCopy reports whether every recipient gets a copy of its own,
+// personalised (and then signed) at each attempt.
+func (o *origin) perCopy() bool { return o.list != "" || o.track }
 
 // sign prepends the DKIM signatures when a Signer is set.
 func (c *Client) sign(data []byte) ([]byte, error) {

@@ -33,10 +33,16 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	// With a BounceDomain, and for a list message, every recipient has an
 	// envelope of its own: its own return path, its own copy.
 	verp := c.BounceDomain != "" && from != ""
-	single := verp || o.list != ""
+	single := verp || o.perCopy()
 	var msgID string
-	if verp && o.id == "" {
+	if (verp || o.perCopy()) && o.recordID() == "" {
 		msgID = messageID(data)
+	}
+	var tmpl *trackTemplate
+	if o.track {
+		if base, err := c.publicURL(); err == nil {
+			tmpl = newTrackTemplate(data, base.String()+"/")
+		}
 	}
 	// send delivers one envelope in a goroutine of its own, under the
 	// limit. A list message's envelope has one recipient, and its copy is
@@ -53,7 +59,7 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 			defer func() { <-sem }()
 			env := &Envelope{Domain: d, From: from, To: rcpts, Data: data,
 				SMTPUTF8: o.utf8, Source: o.src, MessageID: o.id, Attempts: o.attempts}
-			if err := c.ownCopy(env, msgID, verp, o); err != nil {
+			if err := c.ownCopy(env, msgID, verp, o, tmpl); err != nil {
 				// The configuration broke under a queued message: retry.
 				i := idx[0]
 				res.Recipients[i] = RecipientResult{Recipient: to[i]}
@@ -88,22 +94,34 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 // ownCopy makes env, which has one recipient, that recipient's own: the
 // return path under BounceDomain (verp), and for a list message the
 // personalised copy, signed.
-func (c *Client) ownCopy(env *Envelope, msgID string, verp bool, o origin) error {
+func (c *Client) ownCopy(env *Envelope, msgID string, verp bool, o origin, tmpl *trackTemplate) error {
 	rcpt, from := env.To[0], env.From
+	id := o.recordID()
 	if verp {
 		var err error
-		if env.From, env.EnvelopeID, err = c.returnPath(o.id, msgID, rcpt); err != nil {
+		if env.From, env.EnvelopeID, err = c.returnPath(id, msgID, rcpt); err != nil {
 			return err
 		}
 	}
-	if o.list == "" {
+	if !o.perCopy() {
 		return nil
 	}
-	own, err := c.personalise(env.Data, from, rcpt, o.list, o.id)
-	if err == nil {
-		own, err = c.sign(own)
+	if id == "" {
+		id = msgID
 	}
-	env.Data = own
+	own := env.Data
+	var err error
+	if o.track {
+		if own, err = c.personaliseTracking(own, rcpt, id, tmpl); err != nil {
+			return err
+		}
+	}
+	if o.list != "" {
+		if own, err = c.personalise(own, from, rcpt, o.list, id); err != nil {
+			return err
+		}
+	}
+	env.Data, err = c.sign(own)
 	return err
 }
 
@@ -145,7 +163,7 @@ func splitByDomain(res *Result, from string, to []string) (domains []string, byD
 // attempt event before and the trace after. A transport that returns the
 // wrong number of results gets every recipient deferred: nothing is lost.
 func (c *Client) deliverDomain(ctx context.Context, env *Envelope, o origin) []RecipientResult {
-	c.emit(Event{Type: EventAttempt, Time: time.Now(), MessageID: o.id, Domain: env.Domain, Metadata: o.meta})
+	c.emit(Event{Type: EventAttempt, Time: time.Now(), MessageID: o.recordID(), Domain: env.Domain, Metadata: o.meta, List: o.list, Campaign: o.campaign})
 	out := c.transport().Deliver(c.withCaller(ctx), env)
 	if len(out) != len(env.To) {
 		err := fmt.Errorf("relay: transport %T returned %d results for %d recipients", c.transport(), len(out), len(env.To))

@@ -79,4 +79,17 @@
 // Only an address verified against the token, or by the sealed link of a
 // returned List-Unsubscribe, is suppressed: a report cannot suppress an
 // address it merely names.
+//
+// # History, tracking and statistics
+//
+// With [Client.History], every message's record is kept for
+// [Client.Retention]: each recipient's final outcome, and what was heard
+// later (bounces that came back, complaints, unsubscribes, opens, clicks)
+// as notes. [Client.Forget] and [Client.Export] erase and return what is
+// kept about an address. [SendOptions.Track] turns on open and click
+// tracking for a message (see [TrackingOptions]); [Client.Handler] serves
+// its endpoints. [Client.Stats] counts every event per domain, MX host and
+// campaign, with a time series by the minute and by the hour; those are
+// the counts of one process, while the history, in a shared store, holds
+// every instance's records.
 package relay

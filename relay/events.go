@@ -26,10 +26,12 @@ const (
 	EventDelayed                           // a later MTA reports it is still trying (a delay DSN; Async, DSN)
 	EventAutoReplied                       // an auto-reply came back (vacation, out of office); never a bounce
 	EventUnmatched                         // mail came back that is none of the above (a human reply, say); Inbound names it
+	EventOpened                            // the tracking image was fetched (Machine says whether by a person)
+	EventClicked                           // a tracked link was followed (URL; Machine)
 )
 
 var eventNames = [...]string{"", "queued", "attempt", "delivered", "deferred", "bounced", "expired", "suppressed", "unsubscribed",
-	"complained", "delayed", "auto_replied", "unmatched"}
+	"complained", "delayed", "auto_replied", "unmatched", "opened", "clicked"}
 
 // String returns the event type's name, such as "delivered".
 func (t EventType) String() string {
@@ -61,6 +63,20 @@ type Event struct {
 	// List is the list (topic) of the message, SendOptions.List; for
 	// EventUnsubscribed the list left, "" for all mail.
 	List string `json:"list,omitempty"`
+	// Campaign is the message's campaign, SendOptions.Campaign.
+	Campaign string `json:"campaign,omitempty"`
+	// URL is the target of the link followed, for EventClicked.
+	URL string `json:"url,omitempty"`
+	// UserAgent and ClientAddr describe who fetched the image or followed
+	// the link (EventOpened, EventClicked); ClientAddr is truncated as
+	// TrackingOptions says.
+	UserAgent  string `json:"user_agent,omitempty"`
+	ClientAddr string `json:"client_addr,omitempty"`
+	// Machine marks an open or a click made by a machine rather than a
+	// person: an image proxy fetching on delivery, a link scanner (see
+	// package track); MachineReason says which.
+	Machine       bool   `json:"machine,omitempty"`
+	MachineReason string `json:"machine_reason,omitempty"`
 	// How says, for EventUnsubscribed, how: "one-click" (RFC 8058 POST),
 	// "page" (the confirmation or preferences page), "mail" (the mailto:
 	// address) or "api".
@@ -85,7 +101,9 @@ type Event struct {
 	// (kept for EventUnmatched) and the logs.
 	Inbound string `json:"inbound,omitempty"`
 
-	cause error // a deferral's or bounce's original error, for Err
+	cause  error // a deferral's or bounce's original error, for Err
+	unique bool  // EventOpened, EventClicked: the first by a person (or by a machine) for this recipient of this message
+	first  bool  // the event that counts a recipient as sent (Stats' Sent)
 }
 
 // Err returns nil for an event that reports no failure (queued, attempt,
@@ -165,7 +183,7 @@ func resultEvent(r *RecipientResult, msgID string, meta map[string]string, start
 	e := Event{
 		Time: time.Now(), MessageID: msgID, Recipient: r.Recipient, Domain: domainOf(r.Recipient),
 		MX: r.MX, Source: r.Source, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message,
-		TLS: r.TLS, Metadata: meta, List: meta[listKey], Category: r.Category, cause: r.cause,
+		TLS: r.TLS, Metadata: meta, List: meta[listKey], Campaign: meta[campaignKey], Category: r.Category, cause: r.cause,
 	}
 	switch r.Status {
 	case Delivered:

@@ -146,8 +146,9 @@ func (c *Client) processData(ctx context.Context, to inboundAddr, data []byte) (
 	if err := in.process(ctx); err != nil {
 		return in.res, err
 	}
-	for _, e := range in.res.Events {
-		c.emit(e)
+	for i := range in.res.Events {
+		c.emit(in.res.Events[i])
+		c.noteEvent(ctx, &in.res.Events[i])
 	}
 	return in.res, nil
 }
@@ -310,7 +311,7 @@ func (c *Client) linkOfHeader(v string) *link {
 		if !ok {
 			continue
 		}
-		if l, err := c.open(tok); err == nil {
+		if l, err := c.open(tok); err == nil && l.kind == linkUnsubscribe {
 			return &l
 		}
 	}
@@ -492,7 +493,7 @@ func (in *inbound) unsubscribeByMail(ctx context.Context) error {
 	in.token = t
 	var l link
 	for f := range strings.FieldsSeq(in.rep.Subject) {
-		if k, err := c.open(f); err == nil && c.isRecipient(t, k.addr) {
+		if k, err := c.open(f); err == nil && k.kind == linkUnsubscribe && c.isRecipient(t, k.addr) {
 			l = k
 			break
 		}

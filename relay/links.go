@@ -24,15 +24,27 @@ const MinLinkKeySize = 32
 // under a key derived from LinkKeys), so the address in it is neither
 // readable nor changeable by whoever sees the URL.
 type link struct {
+	kind  byte   // linkUnsubscribe, linkOpen or linkClick
 	addr  string // the recipient, as sent
 	list  string // the list the message came from ("" for none)
-	msgID string // the job id, or the Message-ID for a message never queued
+	msgID string // the job or history record id, or the Message-ID for a message never recorded
+	url   string // the target of a click link
+	sent  int64  // when the copy was made, in Unix seconds (open and click links)
 }
 
+// Link kinds. A token opens only at the endpoint of its kind, so that a
+// click link can never unsubscribe, nor an unsubscribe link redirect.
 const (
-	linkVersion  = 1
+	linkUnsubscribe = 'u'
+	linkOpen        = 'o'
+	linkClick       = 'c'
+)
+
+const (
+	linkVersion  = 1 // unsubscribe links: addr, list, msgID
+	linkVersion2 = 2 // any kind: kind, addr, list, msgID, url, sent
 	linkKeyLabel = "mxrelay link v1"
-	maxLinkField = 1024
+	maxLinkField = 4096
 )
 
 // linkAEADs returns one AEAD per LinkKeys entry, the first for sealing.
@@ -74,8 +86,16 @@ func (c *Client) seal(l link) (string, error) {
 		return "", err
 	}
 	aead := keys[0]
-	plain := []byte{linkVersion}
-	for _, f := range []string{l.addr, l.list, l.msgID} {
+	var plain []byte
+	fields := []string{l.addr, l.list, l.msgID}
+	if l.kind == 0 || l.kind == linkUnsubscribe {
+		plain = []byte{linkVersion}
+	} else {
+		plain = []byte{linkVersion2, l.kind}
+		plain = binary.AppendVarint(plain, l.sent)
+		fields = append(fields, l.url)
+	}
+	for _, f := range fields {
 		if len(f) > maxLinkField {
 			return "", fmt.Errorf("relay: link field of %d bytes", len(f))
 		}
@@ -97,7 +117,7 @@ func (c *Client) open(token string) (link, error) {
 		return link{}, err
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(token) > 4*maxLinkField {
+	if err != nil || len(token) > 8*maxLinkField {
 		return link{}, ErrBadLink
 	}
 	for _, aead := range keys {
@@ -115,11 +135,27 @@ func (c *Client) open(token string) (link, error) {
 }
 
 func decodeLink(b []byte) (link, error) {
-	if len(b) == 0 || b[0] != linkVersion {
+	if len(b) == 0 || (b[0] != linkVersion && b[0] != linkVersion2) {
 		return link{}, ErrBadLink
 	}
-	b = b[1:]
-	var f [3]string
+	l := link{kind: linkUnsubscribe}
+	n := 3
+	if b[0] == linkVersion2 {
+		if len(b) < 2 {
+			return link{}, ErrBadLink
+		}
+		l.kind = b[1]
+		sent, k := binary.Varint(b[2:])
+		if k <= 0 {
+			return link{}, ErrBadLink
+		}
+		l.sent = sent
+		b = b[2+k:]
+		n = 4
+	} else {
+		b = b[1:]
+	}
+	f := make([]string, n)
 	for i := range f {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > maxLinkField || uint64(len(b)-k) < n {
@@ -131,5 +167,9 @@ func decodeLink(b []byte) (link, error) {
 	if len(b) != 0 || f[0] == "" {
 		return link{}, ErrBadLink
 	}
-	return link{addr: f[0], list: f[1], msgID: f[2]}, nil
+	l.addr, l.list, l.msgID = f[0], f[1], f[2]
+	if n == 4 {
+		l.url = f[3]
+	}
+	return l, nil
 }

@@ -34,6 +34,11 @@ type EnqueueOptions struct {
 	// the message unsigned; each attempt personalises and signs it per
 	// recipient.
 	List string
+	// Track and Campaign are as in SendOptions (kept in the job's
+	// Metadata under "mxrelay.track" and "mxrelay.campaign"). A tracked
+	// job holds the message unsigned.
+	Track    bool
+	Campaign string
 }
 
 // DefaultQueueWorkers is how many queued messages Run delivers at once
@@ -62,22 +67,23 @@ func (c *Client) EnqueueWith(ctx context.Context, m *mime.Message, opts *Enqueue
 	if err != nil {
 		return "", err
 	}
-	var list string
+	var o origin
 	if opts != nil {
-		list = opts.List
+		o.list, o.track, o.campaign = opts.List, opts.Track, opts.Campaign
+		if err := c.checkTracking(opts.Track, opts.Campaign); err != nil {
+			return "", err
+		}
 	}
-	if err := c.checkListMessage(m, list); err != nil {
+	if err := c.checkListMessage(m, o.list); err != nil {
 		return "", err
 	}
-	if list == "" {
+	if !o.perCopy() {
 		if data, err = c.sign(data); err != nil {
 			return "", err
 		}
 	}
 	job := queue.NewJob(from, m.Recipients(), data)
-	if list != "" {
-		job.Metadata = map[string]string{listKey: list}
-	}
+	job.Metadata = o.reserved(nil)
 	if opts != nil {
 		if err := checkMetadata(opts.Metadata); err != nil {
 			return "", err
@@ -101,6 +107,33 @@ func (c *Client) EnqueueWith(ctx context.Context, m *mime.Message, opts *Enqueue
 		}
 	}
 	return c.enqueue(ctx, job)
+}
+
+// reserved adds the keys under which a job keeps the origin's list,
+// tracking and campaign to meta (a new map when meta is nil and there is
+// something to keep).
+func (o *origin) reserved(meta map[string]string) map[string]string {
+	set := func(k, v string) {
+		if v == "" {
+			return
+		}
+		if meta == nil {
+			meta = make(map[string]string)
+		}
+		meta[k] = v
+	}
+	set(listKey, o.list)
+	set(campaignKey, o.campaign)
+	if o.track {
+		set(trackKey, "1")
+	}
+	return meta
+}
+
+// originOf is the origin of an attempt of a queued job.
+func originOf(job *queue.Job) origin {
+	return origin{id: job.ID, meta: job.Metadata, start: job.Created, attempts: job.Attempts,
+		list: job.Metadata[listKey], campaign: job.Metadata[campaignKey], track: job.Metadata[trackKey] != ""}
 }
 
 // enqueue stores job through the queue, which wakes an idle worker.
@@ -132,6 +165,9 @@ func (c *Client) Run(ctx context.Context) error {
 		return err
 	}
 	defer c.CloseIdleConnections()
+	sweep, stop := context.WithCancel(ctx)
+	defer stop()
+	go c.sweepHistory(sweep)
 	return c.Queue().Run(ctx)
 }
 
@@ -164,7 +200,7 @@ func (c *Client) Queue() *queue.Queue {
 // implements queue.Deliverer; Run calls it.
 func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
 	rcpts := job.Remaining()
-	o := origin{id: job.ID, meta: job.Metadata, start: job.Created, attempts: job.Attempts, list: job.Metadata[listKey]}
+	o := originOf(job)
 	if s, ok := job.Metadata[sourceKey]; ok {
 		o.want, _ = netip.ParseAddr(s)
 	}
@@ -181,6 +217,7 @@ func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
 	}
 	res := c.deliver(ctx, job.From, rcpts, job.Message, o)
 	c.feedBounces(ctx, res, job.ID)
+	c.recordResult(ctx, job.Message, o, res)
 	var deferred []RecipientResult
 	out := make([]queue.Outcome, len(res.Recipients))
 	for i, r := range res.Recipients {
@@ -241,14 +278,9 @@ func (c *Client) queueDeferred(ctx context.Context, from string, data []byte, o 
 		return time.Time{}, nil
 	}
 	job := queue.NewJob(from, to, data)
+	job.ID = o.rec
 	job.LastError = why
-	job.Metadata = maps.Clone(o.meta)
-	if o.list != "" {
-		if job.Metadata == nil {
-			job.Metadata = make(map[string]string)
-		}
-		job.Metadata[listKey] = o.list
-	}
+	job.Metadata = o.reserved(maps.Clone(o.meta))
 	if o.want.IsValid() {
 		if job.Metadata == nil {
 			job.Metadata = make(map[string]string)
@@ -283,8 +315,12 @@ func (c *Client) queueHooks() queue.Hooks {
 		Enqueued: func(job *queue.Job) {
 			now := time.Now()
 			for _, r := range job.Recipients {
+				// A job that had no attempt yet is new: Enqueue's, not
+				// Send's deferrals, whose recipients counted as sent
+				// already.
 				c.emit(Event{Type: EventQueued, Time: now, MessageID: job.ID, Recipient: r.Addr,
-					Domain: domainOf(r.Addr), Metadata: job.Metadata, NextAttempt: job.NextAttempt})
+					Domain: domainOf(r.Addr), Metadata: job.Metadata, NextAttempt: job.NextAttempt,
+					List: job.Metadata[listKey], Campaign: job.Metadata[campaignKey], first: job.Attempts == 0})
 			}
 		},
 		RetryScheduled: func(job *queue.Job, at time.Time) {
@@ -296,6 +332,7 @@ func (c *Client) queueHooks() queue.Hooks {
 		},
 		Expired: func(job *queue.Job, rcpts []queue.Recipient) {
 			c.stash.take(job.ID)
+			c.recordExpired(job, rcpts)
 			now := time.Now()
 			for _, r := range rcpts {
 				c.emit(Event{Type: EventExpired, Time: now, MessageID: job.ID, Recipient: r.Addr,

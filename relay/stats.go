@@ -30,6 +30,19 @@ type Counts struct {
 	// Unmatched counts mail that came back and matched nothing
 	// (EventUnmatched).
 	Unmatched int64 `json:"unmatched"`
+	// Sent counts the recipients given to Send, SendRaw and Enqueue.
+	Sent int64 `json:"sent"`
+	// Opened counts opens by people (EventOpened not Machine), and
+	// OpenedUnique the recipients of a message who opened it, once each;
+	// OpenedMachine counts the fetches of image proxies and scanners.
+	Opened        int64 `json:"opened"`
+	OpenedUnique  int64 `json:"opened_unique"`
+	OpenedMachine int64 `json:"opened_machine"`
+	// Clicked, ClickedUnique and ClickedMachine count clicks the same
+	// way (EventClicked).
+	Clicked        int64 `json:"clicked"`
+	ClickedUnique  int64 `json:"clicked_unique"`
+	ClickedMachine int64 `json:"clicked_machine"`
 }
 
 // BounceRate is bounced ÷ (delivered + bounced + expired), 0 when nothing
@@ -86,8 +99,34 @@ type Stats struct {
 	Total         Counts            `json:"total"`          // every recipient and attempt
 	ByDomain      map[string]Counts `json:"by_domain"`      // by recipient domain
 	ByMX          map[string]Counts `json:"by_mx"`          // by MX host that answered
+	ByCampaign    map[string]Counts `json:"by_campaign"`    // by SendOptions.Campaign
 	Latency       Latency           `json:"latency"`        // from send or enqueue to delivery
 	EventsDropped int64             `json:"events_dropped"` // events the Events hook missed (buffer full)
+	// Minutes holds the counts of each of the last SeriesMinutes minutes,
+	// oldest first, and Hours those of the last SeriesHours hours, so
+	// that a dashboard can draw rates over time without a database of
+	// its own. They are this process's counts, as every figure of Stats
+	// is: instances that share a store each count their own events.
+	Minutes []Point `json:"minutes"`
+	Hours   []Point `json:"hours"`
+}
+
+// Point is the counts of one minute or hour of Stats' time series.
+type Point struct {
+	Start  time.Time `json:"start"`
+	Counts Counts    `json:"counts"`
+}
+
+// The lengths of Stats' time series.
+const (
+	SeriesMinutes = 6 * 60 // six hours by the minute
+	SeriesHours   = 7 * 24 // a week by the hour
+)
+
+// bucket is one slot of a ring of series counts.
+type bucket struct {
+	at int64 // the minute or hour since the epoch it counts
+	c  Counts
 }
 
 // maxStatsKeys bounds the domains and MX hosts counted one by one; the
@@ -108,9 +147,36 @@ type statsRecorder struct {
 	total    Counts
 	byDomain map[string]*Counts
 	byMX     map[string]*Counts
+	byCamp   map[string]*Counts
 	lat      [latBuckets]int64
 	latN     int64
 	latMax   time.Duration
+	minutes  [SeriesMinutes]bucket
+	hours    [SeriesHours]bucket
+}
+
+// slot returns the ring bucket for the period at, emptied when it held an
+// older one.
+func slot(ring []bucket, at int64) *bucket {
+	b := &ring[at%int64(len(ring))]
+	if b.at != at {
+		*b = bucket{at: at}
+	}
+	return b
+}
+
+// series returns a ring's last n periods up to now, oldest first.
+func series(ring []bucket, now int64, period time.Duration) []Point {
+	n := int64(len(ring))
+	out := make([]Point, 0, n)
+	for at := now - n + 1; at <= now; at++ {
+		p := Point{Start: time.Unix(0, at*int64(period)).UTC()}
+		if b := ring[((at%n)+n)%n]; b.at == at {
+			p.Counts = b.c
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func (s *statsRecorder) record(e *Event) {
@@ -121,13 +187,22 @@ func (s *statsRecorder) record(e *Event) {
 		s.byDomain = make(map[string]*Counts)
 		s.byMX = make(map[string]*Counts)
 	}
-	add(&s.total, e.Type)
+	add(&s.total, e)
 	if e.Domain != "" {
-		add(s.counts(s.byDomain, e.Domain), e.Type)
+		add(s.counts(s.byDomain, e.Domain), e)
 	}
 	if e.MX != "" {
-		add(s.counts(s.byMX, e.MX), e.Type)
+		add(s.counts(s.byMX, e.MX), e)
 	}
+	if e.Campaign != "" {
+		if s.byCamp == nil {
+			s.byCamp = make(map[string]*Counts)
+		}
+		add(s.counts(s.byCamp, e.Campaign), e)
+	}
+	t := e.Time.UnixNano()
+	add(&slot(s.minutes[:], t/int64(time.Minute)).c, e)
+	add(&slot(s.hours[:], t/int64(time.Hour)).c, e)
 	if e.Type == EventDelivered && e.Latency > 0 {
 		i := 0
 		if d := float64(e.Latency); d > latBase {
@@ -154,8 +229,11 @@ func (s *statsRecorder) counts(m map[string]*Counts, key string) *Counts {
 	return c
 }
 
-func add(c *Counts, t EventType) {
-	switch t {
+func add(c *Counts, e *Event) {
+	if e.first {
+		c.Sent++
+	}
+	switch e.Type {
 	case EventQueued:
 		c.Queued++
 	case EventAttempt:
@@ -180,6 +258,26 @@ func add(c *Counts, t EventType) {
 		c.AutoReplied++
 	case EventUnmatched:
 		c.Unmatched++
+	case EventOpened:
+		switch {
+		case e.Machine:
+			c.OpenedMachine++
+		case e.unique:
+			c.OpenedUnique++
+			fallthrough
+		default:
+			c.Opened++
+		}
+	case EventClicked:
+		switch {
+		case e.Machine:
+			c.ClickedMachine++
+		case e.unique:
+			c.ClickedUnique++
+			fallthrough
+		default:
+			c.Clicked++
+		}
 	}
 }
 
@@ -222,5 +320,12 @@ func (c *Client) Stats() Stats {
 	for k, v := range s.byMX {
 		out.ByMX[k] = *v
 	}
+	out.ByCampaign = make(map[string]Counts, len(s.byCamp))
+	for k, v := range s.byCamp {
+		out.ByCampaign[k] = *v
+	}
+	now := c.clock().UnixNano()
+	out.Minutes = series(s.minutes[:], now/int64(time.Minute), time.Minute)
+	out.Hours = series(s.hours[:], now/int64(time.Hour), time.Hour)
 	return out
 }

@@ -36,6 +36,10 @@ var pageTemplates = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
 //     and prefetchers fetch every URL of a message.
 //   - GET and POST <path>/p/<token>: the preferences page, a checkbox for
 //     each list of Pages.Lists and one for all mail from this sender.
+//   - GET and HEAD <path>/c/<token> and <path>/o/<token>: a tracked
+//     message's click redirect (302 to exactly the URL sealed in the
+//     token) and open image (see TrackingOptions); these need no
+//     Suppressions.
 //
 // A token that does not open with LinkKeys, is malformed or truncated gets
 // 400 and changes nothing. Every unsubscribe emits EventUnsubscribed.
@@ -71,9 +75,17 @@ func (c *Client) serveLink(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 
-	lang, t := c.strings(r.Header.Get("Accept-Language"))
 	base, err := c.publicURL()
-	if err != nil || c.Suppressions == nil {
+	if err != nil {
+		http.Error(w, "mail links are not configured", http.StatusServiceUnavailable)
+		return
+	}
+	if rest, ok := strings.CutPrefix(r.URL.Path, base.Path+"/"); ok && (strings.HasPrefix(rest, "c/") || strings.HasPrefix(rest, "o/")) {
+		c.serveTrack(w, r, rest[:1], rest[2:])
+		return
+	}
+	lang, t := c.strings(r.Header.Get("Accept-Language"))
+	if c.Suppressions == nil {
 		http.Error(w, "mail links are not configured", http.StatusServiceUnavailable)
 		return
 	}
@@ -104,7 +116,7 @@ func (c *Client) serveLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l, err := c.open(token)
-	if err != nil {
+	if err != nil || l.kind != linkUnsubscribe {
 		c.renderError(w, pg, http.StatusBadRequest, t["error_link"])
 		return
 	}
@@ -189,8 +201,10 @@ func (c *Client) unsubscribe(ctx context.Context, l link, list, how string) erro
 		c.logger().Warn("unsubscribe not recorded", "err", err, "list", list)
 		return err
 	}
-	c.emit(Event{Type: EventUnsubscribed, Time: time.Now(), MessageID: l.msgID, Recipient: l.addr,
-		Domain: domainOf(l.addr), List: list, How: how})
+	e := Event{Type: EventUnsubscribed, Time: time.Now(), MessageID: l.msgID, Recipient: l.addr,
+		Domain: domainOf(l.addr), List: list, How: how}
+	c.emit(e)
+	c.noteEvent(ctx, &e)
 	return nil
 }
 
