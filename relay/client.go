@@ -130,7 +130,8 @@ type Client struct {
 	// implement it beside the queue. nil → nothing is kept after a
 	// message is finished.
 	History queue.HistoryStore
-	// Retention is how long History keeps a record after its last change;
+	// Retention is how long History keeps a record after its last outcome
+	// (notes of later opens and clicks do not extend it);
 	// Run removes older ones every hour (ExpireHistory). 0 →
 	// DefaultRetention, 30 days.
 	Retention time.Duration
