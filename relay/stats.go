@@ -106,7 +106,8 @@ type Stats struct {
 	// oldest first, and Hours those of the last SeriesHours hours, so
 	// that a dashboard can draw rates over time without a database of
 	// its own. They are this process's counts, as every figure of Stats
-	// is: instances that share a store each count their own events.
+	// is: instances that share a store each count their own events, and
+	// HistoryStats counts every instance's from the shared History.
 	Minutes []Point `json:"minutes"`
 	Hours   []Point `json:"hours"`
 }

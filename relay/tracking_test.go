@@ -200,6 +200,29 @@ func TestTrackingEndpoints(t *testing.T) {
 	if strings.Join(types, " ") != "clicked clicked opened opened" {
 		t.Errorf("notes %q", types)
 	}
+
+	// The same figures from the history, as every instance sharing the
+	// store would count them.
+	mu.Lock()
+	at := now
+	mu.Unlock()
+	hs, err := c.HistoryStats(ctx(t), at.Add(-time.Hour), at.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ht := hs.Total
+	// Two records: ann's tracked message, and cat's list message.
+	if ht.Sent != 2 || ht.Delivered != 2 || ht.Opened != 2 || ht.OpenedUnique != 1 || ht.Clicked != 1 || ht.ClickedUnique != 1 || ht.ClickedMachine != 1 ||
+		hs.ByCampaign["spring"].Delivered != 1 || hs.Records != 2 {
+		t.Errorf("history stats %+v", hs)
+	}
+	var sum int64
+	for _, p := range hs.Hours {
+		sum += p.Counts.Opened
+	}
+	if sum != 2 || len(hs.Hours) != 3 {
+		t.Errorf("%d hours, %d opens in them", len(hs.Hours), sum)
+	}
 }
 
 func TestTrackingNeedsConfig(t *testing.T) {
