@@ -96,3 +96,25 @@ func decodedHTML(t *testing.T, data []byte) string {
 		}
 	}
 }
+
+// With Tracking.Text the text part's links go through the redirect too;
+// without it the text part is left as written.
+func TestTrackingTextOption(t *testing.T) {
+	m := &mime.Message{From: mail.Address{Address: "news@example.org"}, To: []mail.Address{{Address: "ann@example.com"}},
+		Subject: "Spring", Text: "See https://shop.example/offer.\n", HTML: `<a href="https://shop.example/offer">offer</a>`}
+	data, err := m.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		c := &Client{PublicURL: "https://example.org/mail", LinkKeys: [][]byte{bytes.Repeat([]byte("k"), 32)}, Tracking: TrackingOptions{Text: on}}
+		out, err := c.personaliseTracking(data, "ann@example.com", "id", newTrackTemplate(data, c.PublicURL+"/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := bytes.Contains(out, []byte("See https://shop.example/offer."))
+		if kept == on {
+			t.Errorf("Text %v: the text part's link kept %v\n%s", on, kept, out)
+		}
+	}
+}
