@@ -176,9 +176,10 @@ type Client struct {
 	events eventSink
 	stash  deferredStash
 
-	linkOnce sync.Once
-	linkKeys []cipher.AEAD
-	linkErr  error
+	linkOnce  sync.Once
+	linkKeys  []cipher.AEAD
+	tokenKeys []tokenKeys // for return-path and mailto tokens, one per LinkKeys entry
+	linkErr   error
 
 	kept keptStore // unmatched inbound messages
 	seen seenSet   // opens and clicks so far, for unique counts

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -137,10 +138,21 @@ func (c *Client) ProcessInbound(ctx context.Context, rcpt string, msg io.Reader)
 // processData parses and processes one message for one address, and
 // emits its events.
 func (c *Client) processData(ctx context.Context, to inboundAddr, data []byte) (InboundResult, error) {
-	rep, err := report.ParseWith(bytes.NewReader(data), &report.Options{MaxSize: int64(len(data)) + 1})
+	rep, err := parseInbound(data)
 	if err != nil {
 		return InboundResult{}, err
 	}
+	return c.processReport(ctx, to, rep, data)
+}
+
+// parseInbound reads a message that came back.
+func parseInbound(data []byte) (*report.Report, error) {
+	return report.ParseWith(bytes.NewReader(data), &report.Options{MaxSize: int64(len(data)) + 1})
+}
+
+// processReport processes one parsed message for one address, and emits
+// its events.
+func (c *Client) processReport(ctx context.Context, to inboundAddr, rep *report.Report, data []byte) (InboundResult, error) {
 	in := &inbound{c: c, to: to, rep: rep, data: data}
 	in.res = InboundResult{ID: newInboundID(), Report: rep}
 	if err := in.process(ctx); err != nil {
@@ -383,7 +395,7 @@ func (in *inbound) bounce(ctx context.Context) error {
 		if text == "" || g.Status == "" || strings.HasSuffix(g.Status, ".0.0") {
 			// Exim's own DSNs say only 5.0.0, and the reason ("Unknown
 			// user") is in the human-readable part, under the address.
-			reason = reasonUnder(rep.Text, firstNonEmpty(g.FinalRecipient, g.OriginalRecipient))
+			reason = reasonUnder(rep.Text, cmp.Or(g.FinalRecipient, g.OriginalRecipient))
 			if reason == "" {
 				reason = firstLines(rep.Text, 20)
 			}
@@ -396,7 +408,7 @@ func (in *inbound) bounce(ctx context.Context) error {
 		e := in.event(typ, addr)
 		if addr == "" && in.res.Match == MatchMessageID {
 			// Not authenticated: the address as the report names it.
-			e.Recipient = firstNonEmpty(g.OriginalRecipient, g.FinalRecipient)
+			e.Recipient = cmp.Or(g.OriginalRecipient, g.FinalRecipient)
 			e.Domain = domainOf(e.Recipient)
 		}
 		e.Code, e.Enhanced, e.Message, e.Category = g.Code, g.Status, strings.TrimSpace(g.DiagnosticCode), class.Category
@@ -633,13 +645,4 @@ func firstLines(s string, n int) string {
 		}
 	}
 	return strings.Join(out, " ")
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

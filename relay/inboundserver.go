@@ -15,12 +15,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-
-	"github.com/mxrelay/mxrelay/report"
 )
 
 // InboundOptions tune ServeInbound and ProcessInbound. The zero value
-// serves without TLS, within the defaults below.
+// serves without TLS, within the DefaultInbound limits.
 type InboundOptions struct {
 	// TLS, when set, is offered with STARTTLS (RFC 3207). Senders of
 	// bounces use it opportunistically; none requires it.
@@ -200,11 +198,13 @@ func (s *inboundSession) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Reading the message failed"}
 	}
 	data := b.Bytes()
+	rep, err := parseInbound(data)
+	if err != nil {
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "The message cannot be read as mail"}
+	}
 	for _, a := range s.rcpts {
-		res, err := s.c.processData(s.ctx, a, data)
+		res, err := s.c.processReport(s.ctx, a, rep, data)
 		switch {
-		case errors.Is(err, report.ErrMalformed):
-			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "The message cannot be read as mail"}
 		case err != nil:
 			s.c.logger().Warn("inbound: processing failed", "err", err, "rcpt", a.addr)
 			return errInboundTemp

@@ -68,6 +68,7 @@ func (c *Client) linkAEADs() ([]cipher.AEAD, error) {
 				return
 			}
 			c.linkKeys = append(c.linkKeys, aead)
+			c.tokenKeys = append(c.tokenKeys, newTokenKeys(k))
 		}
 	})
 	if c.linkErr != nil {

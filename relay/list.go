@@ -182,12 +182,4 @@ func listID(title, name, domain string) string {
 
 // messageID is the Message-ID of a written message, with its angle
 // brackets, or "".
-func messageID(data []byte) string {
-	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
-	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
-		if len(line) > 11 && bytes.EqualFold(line[:11], []byte("message-id:")) {
-			return string(bytes.TrimSpace(line[11:]))
-		}
-	}
-	return ""
-}
+func messageID(data []byte) string { return headerText(data, "Message-ID") }

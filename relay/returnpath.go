@@ -76,16 +76,33 @@ func (t *returnToken) jobID() string {
 	return hex.EncodeToString(t.ref[:])
 }
 
-// tokenKeys derives the MAC keys from LinkKeys, the first for new tokens.
-func (c *Client) tokenKey(i int, label string) []byte {
-	m := hmac.New(sha256.New, c.LinkKeys[i])
+// tokenKey derives a key for label from LinkKeys[i].
+func tokenKey(linkKey []byte, label string) []byte {
+	m := hmac.New(sha256.New, linkKey)
 	m.Write([]byte(label))
 	return m.Sum(nil)
 }
 
-// tag is an HMAC of s under LinkKeys[i], cut to n bytes.
+// tokenKeys are the keys tokens are made with, derived from one of
+// LinkKeys once (linkAEADs).
+type tokenKeys struct{ mac, rcpt, list []byte }
+
+func newTokenKeys(linkKey []byte) tokenKeys {
+	return tokenKeys{tokenKey(linkKey, rpMACLabel), tokenKey(linkKey, rpRcptLabel), tokenKey(linkKey, rpListLabel)}
+}
+
+// tag is an HMAC of s under the label's key from LinkKeys[i], cut to n
+// bytes. linkAEADs has succeeded.
 func (c *Client) tag(i int, label, s string, n int) []byte {
-	m := hmac.New(sha256.New, c.tokenKey(i, label))
+	k := &c.tokenKeys[i]
+	key := k.mac
+	switch label {
+	case rpRcptLabel:
+		key = k.rcpt
+	case rpListLabel:
+		key = k.list
+	}
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(s))
 	return m.Sum(nil)[:n]
 }
@@ -166,7 +183,7 @@ func (c *Client) openToken(local string) (*returnToken, error) {
 		copy(t.list[:], raw[1+rpRefSize+rpRcptSize:])
 	}
 	body, mac := raw[:len(raw)-rpMACSize], raw[len(raw)-rpMACSize:]
-	for i := range c.LinkKeys {
+	for i := range c.tokenKeys {
 		if hmac.Equal(mac, c.tag(i, rpMACLabel, string(body), rpMACSize)) {
 			t.key = i
 			return t, nil
