@@ -15,12 +15,14 @@ const (
 	kindMX kind = iota + 1
 	kindIP
 	kindTLSA
-	kindSTSTXT
+	kindSTSTXT    // the TXT records of _mta-sts.<name>, for LookupSTS
 	kindSTSPolicy // only for collapsing concurrent fetches; policies live in stsCache
+	kindTXT       // the TXT records of name, for LookupTXT
 )
 
 // cacheKey identifies a lookup. name is the A-label domain without trailing
-// dot; arg is the port for TLSA and the IPPreference for addresses. Being a
+// dot (for kindTXT the owner name, which may begin with underscore labels);
+// arg is the port for TLSA and the IPPreference for addresses. Being a
 // comparable struct of a string and small integers, looking it up in a map
 // does not allocate.
 type cacheKey struct {
@@ -215,7 +217,9 @@ func (r *Resolver) fetch(ctx context.Context, k cacheKey) *entry {
 	case kindTLSA:
 		return r.fetchTLSA(ctx, k.name, k.arg)
 	case kindSTSTXT:
-		return r.fetchSTSTXT(ctx, k.name)
+		return r.fetchTXT(ctx, "_mta-sts."+k.name+".")
+	case kindTXT:
+		return r.fetchTXT(ctx, k.name+".")
 	}
 	panic("mx: unknown lookup kind")
 }

@@ -1,5 +1,6 @@
 // Package mx finds where mail for a domain goes: its mail exchangers, their
-// addresses, their DANE TLSA records and the domain's MTA-STS policy.
+// addresses, their DANE TLSA records and the domain's MTA-STS policy. It
+// also looks up TXT records (LookupTXT), for SPF, DMARC and DKIM keys.
 //
 // A zero Resolver asks the nameservers of /etc/resolv.conf; set Servers to
 // use others. Answers are cached for their TTL (negative answers for the
@@ -25,6 +26,9 @@
 //   - RFC 6698 and RFC 7672: TLSA lookups with the AD bit reported. The AD
 //     bit is only as good as the path to a validating resolver: trust it
 //     only from a resolver on the local host or a trusted network.
+//   - RFC 7208 §3.3, RFC 6376 §3.6.2.2: TXT records with their
+//     character-strings joined, at names with underscore labels
+//     (RFC 8552) such as "_dmarc.example.com".
 //   - RFC 8461: MTA-STS record lookup, policy fetch over HTTPS, strict
 //     parsing, caching for max_age, refetch when the record id changes, and
 //     Policy.Match for MX host names.

@@ -103,6 +103,12 @@ func (e *DNSError) Unwrap() error { return e.Err }
 // Timeout reports whether no server answered in time.
 func (e *DNSError) Timeout() bool { return e.IsTimeout }
 
+// Temporary reports whether the lookup may succeed if tried again: it is
+// !IsPermanent(e). With Timeout it makes *DNSError a net.Error, for code
+// that classifies lookup errors that way (go-msgauth's DKIM and DMARC
+// lookups do).
+func (e *DNSError) Temporary() bool { return !IsPermanent(e) }
+
 // IsPermanent reports whether err says the lookup will never succeed:
 // ErrNullMX, ErrNoDomain, ErrNoRecords or ErrInvalidName, or an error
 // wrapping one. Any other non-nil error (SERVFAIL, REFUSED, a timeout, a

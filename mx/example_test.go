@@ -68,6 +68,34 @@ func ExampleResolver_LookupTLSA() {
 	// Output: [3 1 1 1234] true <nil>
 }
 
+func ExampleResolver_LookupTXT() {
+	srv := mxtest.NewServer(mxtest.Zone{
+		"example.com":        {TTL: 300, TXT: []string{"v=spf1 ip4:192.0.2.0/24 -all"}, A: []string{"192.0.2.1"}},
+		"_dmarc.example.com": {TTL: 300, TXT: []string{"v=DMARC1; p=reject"}},
+		"mail.example.com":   {TTL: 300, A: []string{"192.0.2.25"}},
+	})
+	defer srv.Close()
+	r := srv.Resolver()
+	ctx := context.Background()
+
+	txts, err := r.LookupTXT(ctx, "_dmarc.example.com")
+	fmt.Println(txts, err)
+	txts, err = r.LookupTXT(ctx, "example.com")
+	fmt.Println(txts, err)
+
+	// No record: a permanent error, ErrNoDomain or ErrNoRecords. An SPF
+	// evaluator reads it as "none"; any other error is "temperror".
+	_, err = r.LookupTXT(ctx, "_dmarc.example.org") // NXDOMAIN
+	fmt.Println(errors.Is(err, mx.ErrNoDomain), mx.IsPermanent(err))
+	_, err = r.LookupTXT(ctx, "mail.example.com") // NODATA: the name exists, without TXT
+	fmt.Println(errors.Is(err, mx.ErrNoRecords), mx.IsPermanent(err))
+	// Output:
+	// [v=DMARC1; p=reject] <nil>
+	// [v=spf1 ip4:192.0.2.0/24 -all] <nil>
+	// true true
+	// true true
+}
+
 func ExampleParsePolicy() {
 	p, err := mx.ParsePolicy([]byte("version: STSv1\nmode: enforce\nmx: mail.example.com\nmx: *.example.net\nmax_age: 604800\n"))
 	if err != nil {

@@ -33,3 +33,6 @@ func SetPolicyMemory(r *Resolver, bytes int) { r.sts.maxBytes = bytes }
 
 // PolicyCost exposes policyCost to tests.
 var PolicyCost = policyCost
+
+// ToASCIIOwner exposes toASCIIOwner to tests.
+var ToASCIIOwner = toASCIIOwner

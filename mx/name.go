@@ -112,3 +112,114 @@ func hostFromTarget(t string) string {
 	}
 	return h
 }
+
+// toASCIIOwner is toASCII for the owner names of TXT records, which often
+// begin with underscore labels (RFC 8552): "_dmarc.example.com",
+// "selector._domainkey.example.com", "_spf.example.com". The labels up to
+// and including the last one holding an underscore are the prefix: each of
+// its labels holding an underscore must be letters, digits, hyphens and
+// underscores (lower-cased here), and each other label is converted as
+// toASCII converts a name (a DKIM selector may be a U-label, RFC 8616 §4).
+// The rest of the name, the domain, is converted with toASCII. A name
+// without an underscore is converted with toASCII. Names already in their
+// final form are returned as they are, without allocating.
+func toASCIIOwner(name string) (string, error) {
+	s := strings.TrimSuffix(name, ".")
+	u := strings.LastIndexByte(s, '_')
+	if u < 0 {
+		return toASCII(name)
+	}
+	end := len(s)
+	if i := strings.IndexByte(s[u:], '.'); i >= 0 {
+		end = u + i
+	}
+	prefix, rest := s[:end], ""
+	if end < len(s) {
+		rest = s[end+1:]
+		if rest == "" || strings.HasSuffix(rest, ".") {
+			return "", &NameError{Name: name, Reason: "empty label"}
+		}
+	}
+	if len(s) <= maxNameLen && isLowerPrefix(prefix) && (rest == "" || isLowerLDH(rest)) {
+		return s, nil
+	}
+
+	var b strings.Builder
+	for label := range strings.SplitSeq(prefix, ".") {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		if label == "" {
+			return "", &NameError{Name: name, Reason: "empty label"}
+		}
+		if strings.IndexByte(label, '_') < 0 {
+			a, err := toASCII(label)
+			if err != nil {
+				return "", &NameError{Name: name, Reason: nameReason(err)}
+			}
+			b.WriteString(a)
+			continue
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if !isUnderscoreLabelByte(c) {
+				return "", &NameError{Name: name, Reason: "underscore label with characters other than letters, digits, hyphen and underscore"}
+			}
+			b.WriteByte(c)
+		}
+	}
+	if rest != "" {
+		a, err := toASCII(rest)
+		if err != nil {
+			return "", &NameError{Name: name, Reason: nameReason(err)}
+		}
+		b.WriteByte('.')
+		b.WriteString(a)
+	}
+	out := b.String()
+	if reason := checkLengths(out); reason != "" {
+		return "", &NameError{Name: name, Reason: reason}
+	}
+	return out, nil
+}
+
+// isLowerPrefix reports whether the prefix of an owner name (see
+// toASCIIOwner) is already in its final form: labels within the length
+// limit, those with an underscore made of lower-case letters, digits,
+// hyphens and underscores, the others as isLowerLDH wants them.
+func isLowerPrefix(s string) bool {
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > maxLabelLen {
+			return false
+		}
+		if strings.IndexByte(label, '_') < 0 {
+			if !isLowerLDH(label) {
+				return false
+			}
+			continue
+		}
+		for i := 0; i < len(label); i++ {
+			if !isUnderscoreLabelByte(label[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isUnderscoreLabelByte reports whether c may appear in a lower-cased
+// underscore label.
+func isUnderscoreLabelByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// nameReason returns the reason of a *NameError, or the error's text.
+func nameReason(err error) string {
+	if ne, ok := err.(*NameError); ok {
+		return ne.Reason
+	}
+	return err.Error()
+}

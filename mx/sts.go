@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mxrelay/mxrelay/internal/netguard"
-	"github.com/mxrelay/mxrelay/mx/internal/dnsclient"
 )
 
 // Limits of policy fetching.
@@ -72,6 +71,8 @@ func (r *Resolver) LookupSTS(ctx context.Context, domain string) (*Policy, error
 		err = e.err
 	}
 	if err != nil {
+		// A permanent error is no TXT record at all (NXDOMAIN or
+		// NODATA, from fetchTXT): no policy, unless one is cached.
 		if valid != nil || IsPermanent(err) {
 			return valid, nil
 		}
@@ -133,26 +134,6 @@ func (r *Resolver) LookupSTS(ctx context.Context, domain string) (*Policy, error
 		return nil, pe.err
 	}
 	return pe.policy, nil
-}
-
-func (r *Resolver) fetchSTSTXT(ctx context.Context, name string) *entry {
-	fqdn := "_mta-sts." + name + "."
-	a, err := r.resolve(ctx, fqdn, dnsclient.TypeTXT, false)
-	if err != nil {
-		return &entry{err: err}
-	}
-	e := &entry{}
-	if len(a.recs) == 0 {
-		if a.hasSOA {
-			e.ttl = ttlOf(min(a.negTTL, a.ttl), r.maxNegTTL())
-		}
-		return e
-	}
-	e.ttl = ttlOf(a.ttl, r.maxTTL())
-	for _, rec := range a.recs {
-		e.txt = append(e.txt, rec.Text)
-	}
-	return e
 }
 
 // fetchPolicy gets and parses https://mta-sts.<name>/.well-known/mta-sts.txt.

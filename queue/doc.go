@@ -34,8 +34,8 @@
 // Workers caps the jobs in flight in one process; PerKey caps them per
 // routing key (the recipient domain), counted by the store so the cap holds
 // across processes sharing it. A key at its cap is skipped, never waited
-// for, so other keys are not starved. Enqueue and Release wake idle workers
-// at once; retries this queue scheduled wake it on time; polling
+// for, so other keys are not starved. Enqueue, Release and RetryNow wake
+// idle workers at once; retries this queue scheduled wake it on time; polling
 // (PollInterval) remains as the fallback. Memory holds only the jobs in
 // flight: stores find due jobs through an index.
 //

@@ -263,6 +263,13 @@ func (s *MemoryStore) Set(ctx context.Context, id string, a Action) error {
 			}
 			s.schedule(e, at)
 		}
+	case ActionRetry:
+		e.job.NextAttempt = time.Time{}
+		if !e.job.Held && e.job.Lease.Token == "" {
+			s.schedule(e, e.job.NextAttempt)
+		}
+		// A held job is scheduled at its NextAttempt when released; a
+		// leased one stays due at its lease's end.
 	case ActionCancel:
 		s.unschedule(e)
 		delete(s.key(k).leased, id)

@@ -35,8 +35,8 @@ type Queue struct {
 	// SMTP transaction.
 	Lease time.Duration
 	// PollInterval is the fallback look for due jobs; new jobs, releases,
-	// retries this queue scheduled and Waker signals wake workers without
-	// it. 0 → 30 seconds.
+	// RetryNow calls, retries this queue scheduled and Waker signals wake
+	// workers without it. 0 → 30 seconds.
 	PollInterval time.Duration
 	// Grace is how long Run lets attempts in flight finish after its
 	// context ends before cancelling them. 0 → 30 seconds.
@@ -234,6 +234,24 @@ func (q *Queue) Hold(ctx context.Context, id string) error {
 func (q *Queue) Release(ctx context.Context, id string) error {
 	q.init()
 	if err := q.Store.Set(ctx, id, ActionRelease); err != nil {
+		return err
+	}
+	q.signal()
+	return nil
+}
+
+// RetryNow makes the job due at once, whatever its schedule (Set with
+// ActionRetry: its NextAttempt becomes the zero time, so the next Claim
+// takes it first), and wakes workers. Attempts, LastError and the
+// recipients are unchanged, so the retry schedule goes on from the
+// attempts made. A held job stays held and is due at once when released.
+// An attempt in flight is not disturbed and keeps its lease; when it
+// finishes, the NextAttempt it chose replaces the cleared one.
+// ErrNotFound for an unknown id. (It is not named Retry: that is the
+// field holding the RetryPolicy.)
+func (q *Queue) RetryNow(ctx context.Context, id string) error {
+	q.init()
+	if err := q.Store.Set(ctx, id, ActionRetry); err != nil {
 		return err
 	}
 	q.signal()

@@ -399,3 +399,70 @@ func TestRunDefaults(t *testing.T) {
 	}
 	waitFor(t, "empty queue", func() bool { return stats(t, q) == queue.Stats{} })
 }
+
+// RetryNow makes a job scheduled a day ahead due at once and wakes the
+// running queue: with an hour's PollInterval, only that wake-up can deliver
+// it within the test. The attempts it already had are kept.
+func TestRetryNowDeliversPromptly(t *testing.T) {
+	ctx := context.Background()
+	delivered := make(chan string, 10)
+	var startedWith atomic.Int64
+	q := &queue.Queue{
+		Store:        &queue.MemoryStore{},
+		Deliverer:    deliverAll(queue.Delivered),
+		PollInterval: time.Hour,
+		Hooks: queue.Hooks{
+			AttemptStarted: func(j *queue.Job) {
+				if j.Metadata["name"] == "later" {
+					startedWith.Store(int64(j.Attempts))
+				}
+			},
+			Delivered: func(j *queue.Job, r queue.Recipient) { delivered <- j.Metadata["name"] },
+		},
+	}
+	later := queue.NewJob("a@example.org", []string{"b@example.com"}, []byte("x"))
+	later.NextAttempt = time.Now().Add(24 * time.Hour)
+	later.Attempts, later.LastError = 2, "451 try later"
+	later.Metadata = map[string]string{"name": "later"}
+	laterID, err := q.Enqueue(ctx, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RetryNow(ctx, "no-such-job"); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("RetryNow of an unknown id: %v, want ErrNotFound", err)
+	}
+	start(t, q)
+	// A job due now: once it is delivered, Run has claimed at least once
+	// (and left the later job alone) and is going idle.
+	now := queue.NewJob("a@example.org", []string{"c@example.com"}, []byte("x"))
+	now.Metadata = map[string]string{"name": "now"}
+	if _, err := q.Enqueue(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string) string {
+		t.Helper()
+		select {
+		case name := <-delivered:
+			return name
+		case <-time.After(10 * time.Second):
+			t.Fatalf("timed out waiting for %s", what)
+			return ""
+		}
+	}
+	if name := wait("the job due now"); name != "now" {
+		t.Fatalf("delivered %q first, want the job due now", name)
+	}
+	if st := stats(t, q); st.Queued != 1 {
+		t.Fatalf("Stats before RetryNow: %+v, want the later job queued", st)
+	}
+	if err := q.RetryNow(ctx, laterID); err != nil {
+		t.Fatal(err)
+	}
+	if name := wait("the job after RetryNow"); name != "later" {
+		t.Fatalf("delivered %q, want the retried job", name)
+	}
+	if got := startedWith.Load(); got != 2 {
+		t.Fatalf("the attempt started with %d attempts counted, want the 2 made before", got)
+	}
+	waitFor(t, "empty queue", func() bool { return stats(t, q) == queue.Stats{} })
+}

@@ -83,8 +83,28 @@ type Store interface {
 
 	// Set applies a review action to one job: hold it (never claimed
 	// until released; an attempt in flight finishes), release it (due at
-	// its NextAttempt), or cancel it (removed at once; the lease of an
-	// attempt in flight becomes stale). ErrNotFound for a missing id.
+	// its NextAttempt), cancel it (removed at once; the lease of an
+	// attempt in flight becomes stale), or retry it now.
+	//
+	// ActionRetry sets the job's NextAttempt to the zero time.Time, which
+	// Get then reports until a Finish writes another (a store whose
+	// storage cannot hold that instant keeps a marker for it and reads it
+	// back as the zero time). A job that is not held and has no lease is
+	// then due at the next Claim whatever its schedule, and, being the
+	// earliest, is taken before the jobs that were due already (per-key
+	// limits allowing). Attempts, LastError and the
+	// recipients are left as they were. A held job stays held: it is due
+	// at once when released. A leased job keeps its lease: the attempt in
+	// flight is not disturbed, the job is not claimed again before the
+	// lease ends (it is then due, at Lease.Until, like any job whose lease
+	// ended), and when the attempt finishes, Finish records the
+	// NextAttempt that attempt chose, which replaces the cleared one.
+	//
+	// ErrNotFound for a missing id. A record that cannot be decoded is
+	// removed by ActionCancel; ActionHold, ActionRelease and ActionRetry
+	// leave it as it is and give its *CorruptError, as Get does. An Action
+	// that is none of these gives an error matching ErrInvalid, and
+	// nothing changes.
 	Set(ctx context.Context, id string, a Action) error
 
 	// List returns up to r.Limit jobs in r.State, in id order, starting
@@ -113,6 +133,13 @@ const (
 	ActionHold    Action = iota + 1 // hold: never claimed until released
 	ActionRelease                   // release a held job
 	ActionCancel                    // remove the job
+	// ActionRetry makes the job due at once: its NextAttempt becomes the
+	// zero time, so the next Claim takes it first, whatever its schedule.
+	// Attempts, LastError and the recipients are unchanged. A held job
+	// stays held (due at once when released); a leased job keeps its
+	// lease, and Finish of that attempt writes the NextAttempt the attempt
+	// chose.
+	ActionRetry
 )
 
 // State classifies a stored job for List and Stats.

@@ -137,6 +137,9 @@ type Client struct {
 	Retention time.Duration
 	// Tracking tunes open and click tracking (SendOptions.Track).
 	Tracking TrackingOptions
+	// Review says which enqueued messages are held until an operator
+	// approves them (Approve, Reject; the console's approvals page).
+	Review ReviewOptions
 
 	// MaxParallelDomains bounds how many recipient domains of one message
 	// are delivered at once. 0 → DefaultMaxParallelDomains.
@@ -174,6 +177,7 @@ type Client struct {
 	q      *queue.Queue
 	stats  statsRecorder
 	events eventSink
+	recent recentRing
 	stash  deferredStash
 
 	linkOnce  sync.Once

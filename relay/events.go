@@ -28,10 +28,12 @@ const (
 	EventUnmatched                         // mail came back that is none of the above (a human reply, say); Inbound names it
 	EventOpened                            // the tracking image was fetched (Machine says whether by a person)
 	EventClicked                           // a tracked link was followed (URL; Machine)
+	EventApproved                          // an operator approved a held message (Client.Approve; Operator)
+	EventRejected                          // an operator rejected a held message, which was removed (Client.Reject; Operator)
 )
 
 var eventNames = [...]string{"", "queued", "attempt", "delivered", "deferred", "bounced", "expired", "suppressed", "unsubscribed",
-	"complained", "delayed", "auto_replied", "unmatched", "opened", "clicked"}
+	"complained", "delayed", "auto_replied", "unmatched", "opened", "clicked", "approved", "rejected"}
 
 // String returns the event type's name, such as "delivered".
 func (t EventType) String() string {
@@ -100,6 +102,9 @@ type Event struct {
 	// Inbound identifies the message that came back, for Client.Inbound
 	// (kept for EventUnmatched) and the logs.
 	Inbound string `json:"inbound,omitempty"`
+	// Operator is who approved or rejected the message (EventApproved,
+	// EventRejected).
+	Operator string `json:"operator,omitempty"`
 
 	cause  error // a deferral's or bounce's original error, for Err
 	unique bool  // EventOpened, EventClicked: the first by a person (or by a machine) for this recipient of this message
@@ -137,6 +142,7 @@ type eventSink struct {
 // emit records e in the statistics and passes it to the hook, if any.
 func (c *Client) emit(e Event) {
 	c.stats.record(&e)
+	c.recent.add(&e)
 	if c.Events == nil {
 		return
 	}

@@ -97,16 +97,21 @@ func countRecipient(into *Counts, r *queue.RecipientRecord, hour func(time.Time)
 		}
 		return into
 	}
+	// An entry still waiting ("queued", once approved) or "rejected" in
+	// review was never sent: it counts nothing yet.
 	if c := at(r.Time); c != nil {
-		c.Sent++
 		switch r.Status {
 		case "delivered":
+			c.Sent++
 			c.Delivered++
 		case "bounced":
+			c.Sent++
 			c.Bounced++
 		case "suppressed":
+			c.Sent++
 			c.Suppressed++
 		case "expired":
+			c.Sent++
 			c.Expired++
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mxrelay/mxrelay/mime"
 	"github.com/mxrelay/mxrelay/mx"
+	"github.com/mxrelay/mxrelay/queue"
 )
 
 // Planner is a Transport that can say what Deliver would do with an
@@ -151,10 +152,53 @@ func (c *Client) Plan(ctx context.Context, m *mime.Message) (*RoutePlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	to := m.Recipients()
-	p := &RoutePlan{From: from, Size: len(signed), Signed: len(signed) > len(data), SMTPUTF8: headerIs8Bit(signed)}
+	return c.plan(ctx, from, m.Recipients(), signed, len(signed) > len(data), src, "", 0), nil
+}
+
+// PlanJob is Plan for a queued message: the route its next attempt would
+// take for the recipients still to be delivered, from the source the job
+// is bound to (EnqueueOptions.Source) or the one the Client would pick.
+// A list or tracked job, which is signed per copy, is measured signed
+// but not personalised. ErrInvalidMessage for a nil job or one with
+// nothing left to deliver.
+func (c *Client) PlanJob(ctx context.Context, job *queue.Job) (*RoutePlan, error) {
+	if job == nil {
+		return nil, fmt.Errorf("%w: PlanJob of a nil job", ErrInvalidMessage)
+	}
+	if err := c.checkConfig(); err != nil {
+		return nil, err
+	}
+	to := job.Remaining()
+	if len(to) == 0 {
+		return nil, fmt.Errorf("%w: job %q has no recipient left to deliver", ErrInvalidMessage, job.ID)
+	}
+	var want netip.Addr
+	if s, ok := job.Metadata[sourceKey]; ok {
+		want, _ = netip.ParseAddr(s)
+	}
+	src, err := c.pickSource(want)
+	if err != nil {
+		return nil, err
+	}
+	o := originOf(job)
+	data, signed := job.Message, headerText(job.Message, "DKIM-Signature") != ""
+	if o.perCopy() {
+		s, err := c.sign(data)
+		if err != nil {
+			return nil, err
+		}
+		data, signed = s, len(s) > len(job.Message)
+	}
+	return c.plan(ctx, job.From, to, data, signed, src, o.list, job.Attempts), nil
+}
+
+// plan is the route of data, as it would go out, from from to to: the
+// suppression list looked up for list (as deliver does), the transport
+// told of the attempts made (which a Fallback goes by).
+func (c *Client) plan(ctx context.Context, from string, to []string, data []byte, signed bool, src Source, list string, attempts int) *RoutePlan {
+	p := &RoutePlan{From: from, Size: len(data), Signed: signed, SMTPUTF8: headerIs8Bit(data)}
 	res := &Result{Recipients: make([]RecipientResult, len(to))}
-	c.suppressed(ctx, "", to, res)
+	c.suppressed(ctx, list, to, res)
 	domains, byDomain := splitByDomain(res, from, to)
 	for i, r := range res.Recipients {
 		if r.Recipient != "" {
@@ -163,7 +207,7 @@ func (c *Client) Plan(ctx context.Context, m *mime.Message) (*RoutePlan, error) 
 	}
 	t := c.transport()
 	for _, d := range domains {
-		env := &Envelope{Domain: d, From: from, SMTPUTF8: p.SMTPUTF8, Source: src}
+		env := &Envelope{Domain: d, From: from, SMTPUTF8: p.SMTPUTF8, Source: src, Attempts: attempts}
 		for _, i := range byDomain[d] {
 			env.To = append(env.To, to[i])
 		}
@@ -177,7 +221,7 @@ func (c *Client) Plan(ctx context.Context, m *mime.Message) (*RoutePlan, error) 
 		dp.Domain, dp.Recipients, dp.Source = d, env.To, src
 		p.Domains = append(p.Domains, *dp)
 	}
-	return p, nil
+	return p
 }
 
 // Plan says what Deliver would do with env now: the same MX lookup, MTA-STS

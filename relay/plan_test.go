@@ -1,14 +1,17 @@
 package relay_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/mxrelay/mxrelay/mime"
 	"github.com/mxrelay/mxrelay/mx"
 	"github.com/mxrelay/mxrelay/mx/mxtest"
+	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
 	"github.com/mxrelay/mxrelay/relay/relaytest"
 )
@@ -271,5 +274,205 @@ func TestPlanOtherTransports(t *testing.T) {
 	dp = c.Transport.(relay.Planner).Plan(ctx(t), env)
 	if !strings.HasPrefix(dp.Transport, "fallback, secondary") || other.calls != 0 {
 		t.Errorf("fallback plan after 2 attempts: %q", dp.Transport)
+	}
+}
+
+// heldJob enqueues m held (so that nothing sends it) and returns the
+// stored job.
+func heldJob(t *testing.T, c *relay.Client, m *mime.Message, opts relay.EnqueueOptions) *queue.Job {
+	t.Helper()
+	opts.Hold = true
+	id, err := c.EnqueueWith(ctx(t), m, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := c.Queue().Get(ctx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
+// PlanJob plans a queued message's remaining recipients.
+func TestPlanJob(t *testing.T) {
+	s := newHarness(t)
+	h := addHost(t, s, "mx.example.com", relaytest.HostConfig{})
+	hn := addHost(t, s, "mx.example.net", relaytest.HostConfig{})
+	s.AddDomain("example.com", "mx.example.com")
+	s.AddDomain("example.net", "mx.example.net")
+	c := s.Client()
+	c.Store = &queue.MemoryStore{}
+	job := heldJob(t, c, testMessage("ann@example.com", "bob@example.com", "cy@example.net", "dee@example.net"), relay.EnqueueOptions{})
+	// bob was delivered and dee bounced at an earlier attempt.
+	for i := range job.Recipients {
+		switch job.Recipients[i].Addr {
+		case "bob@example.com":
+			job.Recipients[i].State = queue.Delivered
+		case "dee@example.net":
+			job.Recipients[i].State = queue.Bounced
+		case "cy@example.net":
+			job.Recipients[i].State = queue.Deferred
+		}
+	}
+	p, err := c.PlanJob(ctx(t), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Connections() != 0 || hn.Connections() != 0 {
+		t.Fatalf("PlanJob made %d+%d connections", h.Connections(), hn.Connections())
+	}
+	if p.From != job.From || p.From != "sender@example.org" || p.Size != len(job.Message) || p.Signed || len(p.Rejected) != 0 {
+		t.Errorf("plan header = %q %d (stored %d) %v %+v", p.From, p.Size, len(job.Message), p.Signed, p.Rejected)
+	}
+	want := map[string]struct{ rcpt, host string }{
+		"example.com": {"ann@example.com", "mx.example.com"},
+		"example.net": {"cy@example.net", "mx.example.net"},
+	}
+	if len(p.Domains) != len(want) {
+		t.Fatalf("domains = %+v", p.Domains)
+	}
+	for _, dp := range p.Domains {
+		w, ok := want[dp.Domain]
+		if !ok || len(dp.Recipients) != 1 || dp.Recipients[0] != w.rcpt || dp.Transport != "direct" || dp.Err != nil {
+			t.Errorf("%s: recipients %v, transport %q, err %v", dp.Domain, dp.Recipients, dp.Transport, dp.Err)
+			continue
+		}
+		if len(dp.Hosts) != 1 || dp.Hosts[0].Host != w.host || len(dp.Hosts[0].Addrs) == 0 || dp.Hosts[0].Skipped != "" {
+			t.Errorf("%s: hosts %+v", dp.Domain, dp.Hosts)
+		}
+	}
+	if p.Domains[0].Domain != "example.com" {
+		t.Errorf("domains out of order: %s first", p.Domains[0].Domain)
+	}
+
+	// Nothing left to deliver, or no job at all.
+	for i := range job.Recipients {
+		job.Recipients[i].State = queue.Delivered
+	}
+	job.Recipients[0].State = queue.Bounced
+	if _, err := c.PlanJob(ctx(t), job); !errors.Is(err, relay.ErrInvalidMessage) {
+		t.Errorf("PlanJob of a finished job: %v", err)
+	}
+	if _, err := c.PlanJob(ctx(t), nil); !errors.Is(err, relay.ErrInvalidMessage) {
+		t.Errorf("PlanJob(nil): %v", err)
+	}
+}
+
+// A job bound to a source is planned from it; one whose source is gone
+// is an error, as its delivery would be deferred.
+func TestPlanJobSource(t *testing.T) {
+	s := newHarness(t)
+	addHost(t, s, "mx.example.com", relaytest.HostConfig{})
+	s.AddDomain("example.com", "mx.example.com")
+	c := s.Client()
+	c.Store = &queue.MemoryStore{}
+	bound := netip.MustParseAddr("127.0.0.1")
+	c.Sources = []relay.Source{
+		{Addr: bound, Hostname: "out1.example.org", Weight: 1},
+		{Addr: netip.MustParseAddr("::1"), Hostname: "out2.example.org", Weight: 100000},
+	}
+	job := heldJob(t, c, testMessage("ann@example.com"), relay.EnqueueOptions{Source: bound})
+	for range 3 {
+		p, err := c.PlanJob(ctx(t), job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dp := p.Domains[0]; dp.Source.Addr != bound || dp.HelloName != "out1.example.org" {
+			t.Fatalf("planned from %v as %q, want the bound source", dp.Source.Addr, dp.HelloName)
+		}
+	}
+	c.Sources = c.Sources[1:]
+	if _, err := c.PlanJob(ctx(t), job); !errors.Is(err, relay.ErrUnknownSource) {
+		t.Errorf("PlanJob from a source no longer configured: %v", err)
+	}
+}
+
+// A list job, stored unsigned, is planned as signed and larger; a plain
+// one was signed when enqueued and is planned as stored.
+func TestPlanJobSigned(t *testing.T) {
+	_, c, _, store, _ := listHarness(t)
+	c.Store = store
+	list := heldJob(t, c, testMessage("ann@example.com"), relay.EnqueueOptions{List: "news"})
+	if bytes.Contains(list.Message, []byte("DKIM-Signature")) {
+		t.Fatal("the list job is stored signed")
+	}
+	p, err := c.PlanJob(ctx(t), list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Signed || p.Size <= len(list.Message) {
+		t.Errorf("list job: signed %v, size %d (stored %d)", p.Signed, p.Size, len(list.Message))
+	}
+	if len(p.Domains) != 1 || len(p.Domains[0].Recipients) != 1 || len(p.Domains[0].Hosts) != 1 || p.Domains[0].Hosts[0].Host != "mx.example.com" {
+		t.Errorf("list job's route: %+v", p.Domains)
+	}
+
+	plain := heldJob(t, c, testMessage("ann@example.com"), relay.EnqueueOptions{})
+	if !bytes.Contains(plain.Message, []byte("DKIM-Signature")) {
+		t.Fatal("the plain job is stored unsigned")
+	}
+	p, err = c.PlanJob(ctx(t), plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Signed || p.Size != len(plain.Message) {
+		t.Errorf("plain job: signed %v, size %d (stored %d)", p.Signed, p.Size, len(plain.Message))
+	}
+
+	// Without a Signer, the list job is planned unsigned.
+	c.Signer = nil
+	if p, err = c.PlanJob(ctx(t), list); err != nil || p.Signed || p.Size != len(list.Message) {
+		t.Errorf("list job without a Signer: %v, signed %v, size %d (stored %d)", err, p.Signed, p.Size, len(list.Message))
+	}
+}
+
+// A list job's plan rejects the recipients who left that list, as its
+// delivery suppresses them; a plain message's plan does not.
+func TestPlanJobListSuppressions(t *testing.T) {
+	_, c, _, store, _ := listHarness(t)
+	c.Store = store
+	if err := c.Suppress(ctx(t), "gone@example.com", "news", queue.Unsubscribed, ""); err != nil {
+		t.Fatal(err)
+	}
+	job := heldJob(t, c, testMessage("ann@example.com", "gone@example.com"), relay.EnqueueOptions{List: "news"})
+	p, err := c.PlanJob(ctx(t), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Rejected) != 1 || p.Rejected[0].Recipient != "gone@example.com" || p.Rejected[0].Status != relay.Suppressed {
+		t.Errorf("rejected = %+v", p.Rejected)
+	}
+	if len(p.Domains) != 1 || len(p.Domains[0].Recipients) != 1 || p.Domains[0].Recipients[0] != "ann@example.com" {
+		t.Errorf("domains = %+v", p.Domains)
+	}
+	// The list-scoped opt-out does not stop other mail.
+	other := heldJob(t, c, testMessage("gone@example.com"), relay.EnqueueOptions{})
+	if p, err := c.PlanJob(ctx(t), other); err != nil || len(p.Rejected) != 0 || len(p.Domains) != 1 {
+		t.Errorf("plain job to gone@: %v %+v", err, p)
+	}
+}
+
+// Through a Fallback, a job's plan names the transport its next attempt
+// goes to, after the attempts it has had.
+func TestPlanJobFallback(t *testing.T) {
+	s := newHarness(t)
+	addHost(t, s, "mx.example.com", relaytest.HostConfig{})
+	s.AddDomain("example.com", "mx.example.com")
+	other := &recordingTransport{}
+	c := &relay.Client{Transport: &relay.Fallback{Primary: s.Direct(), Secondary: other, After: 2}, Store: &queue.MemoryStore{}}
+	job := heldJob(t, c, testMessage("ann@example.com"), relay.EnqueueOptions{})
+	p, err := c.PlanJob(ctx(t), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := p.Domains[0].Transport; !strings.HasPrefix(tr, "fallback, primary for attempt 1") {
+		t.Errorf("new job's plan: %q", tr)
+	}
+	job.Attempts = 2
+	if p, err = c.PlanJob(ctx(t), job); err != nil {
+		t.Fatal(err)
+	}
+	if tr := p.Domains[0].Transport; !strings.HasPrefix(tr, "fallback, secondary for attempt 3") || other.calls != 0 {
+		t.Errorf("plan after 2 attempts: %q", tr)
 	}
 }

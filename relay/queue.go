@@ -21,7 +21,8 @@ type EnqueueOptions struct {
 	// campaign), kept with the job and returned in every Event.
 	Metadata map[string]string
 	// Hold stores the message held for review: it is not sent until
-	// released through Queue().Release.
+	// approved (Client.Approve, which records who did) or released
+	// through Queue().Release. Client.Review may hold it too.
 	Hold bool
 	// NotBefore delays the first attempt; zero → at once.
 	NotBefore time.Time
@@ -94,7 +95,7 @@ func (c *Client) EnqueueWith(ctx context.Context, m *mime.Message, opts *Enqueue
 			}
 			job.Metadata[k] = v
 		}
-		job.Held = opts.Hold
+		job.Held = opts.Hold || c.Review.Campaigns && opts.Campaign != ""
 		job.NextAttempt = opts.NotBefore
 		if opts.Source.IsValid() {
 			if _, err := c.pickSource(opts.Source); err != nil {

@@ -268,6 +268,12 @@ func (s *Spool) Set(ctx context.Context, id string, a queue.Action) error {
 	}
 	var held bool
 	switch a {
+	case queue.ActionRetry:
+		// Due at once; a lease in flight is left alone, as by Release.
+		if _, err := s.update(id, func(j *queue.Job) { j.NextAttempt = time.Time{} }); err != nil {
+			return err
+		}
+		return s.syncDir()
 	case queue.ActionHold:
 		held = true
 	case queue.ActionRelease:

@@ -216,7 +216,7 @@ func (t tx) remove(id string, r *record) error {
 
 // Set implements queue.Store.
 func (s *Store) Set(ctx context.Context, id string, a queue.Action) error {
-	if a < queue.ActionHold || a > queue.ActionCancel {
+	if a < queue.ActionHold || a > queue.ActionRetry {
 		return fmt.Errorf("%w: unknown action %d", queue.ErrInvalid, a)
 	}
 	return s.update(ctx, func(t tx) error {
@@ -266,6 +266,22 @@ func (s *Store) Set(ctx context.Context, id string, a queue.Action) error {
 			}
 			if err := t.schedule(r.Key, id, r.Due); err != nil {
 				return err
+			}
+		case queue.ActionRetry:
+			// The zero time is stored as 0 (as every record time is),
+			// which reads back as the zero time and stands in the due
+			// index at the Unix epoch, before any real schedule. A held
+			// job is scheduled when released, at Next or its lease's
+			// end; a leased one stays due at its lease's end.
+			r.Next = 0
+			if !r.Held && r.LeaseToken == "" {
+				if err := t.unschedule(r.Key, id, r.Due); err != nil {
+					return err
+				}
+				r.Due = r.Next
+				if err := t.schedule(r.Key, id, r.Due); err != nil {
+					return err
+				}
 			}
 		}
 		return t.b(bJobs).Put(bid, encode(r))

@@ -152,14 +152,56 @@ func TestCorruptRecord(t *testing.T) {
 	if err != nil || len(list) != 2 {
 		t.Fatalf("List: %d jobs, %v; want the 2 readable ones", len(list), err)
 	}
-	if err := s.Set(ctx, "b", queue.ActionHold); !errors.Is(err, queue.ErrCorrupt) {
-		t.Fatalf("Hold of a corrupt record: %v, want ErrCorrupt", err)
+	for _, a := range []queue.Action{queue.ActionHold, queue.ActionRelease, queue.ActionRetry} {
+		err := s.Set(ctx, "b", a)
+		if !errors.As(err, &ce) || ce.ID != "b" || !errors.Is(err, queue.ErrCorrupt) {
+			t.Fatalf("Set(%d) of a corrupt record: %v, want a CorruptError for b", a, err)
+		}
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bJobs).Get([]byte("b")); string(v) != "{not json" {
+			t.Errorf("corrupt record after Set: %q, want it left as it was", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Set(ctx, "b", queue.ActionCancel); err != nil {
 		t.Fatalf("Cancel of a corrupt record: %v", err)
 	}
 	if st, _ := s.Stats(ctx); st != (queue.Stats{Active: 2}) {
 		t.Fatalf("Stats after Cancel: %+v, want 2 active", st)
+	}
+}
+
+// A retried job's zero NextAttempt is stored as such: it reads back as
+// the zero time after reopening, and the job is still due at once.
+func TestRetrySurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "q.db")
+	s := open(t, path)
+	j := newJob("a", "example.com")
+	j.NextAttempt = t0.Add(time.Hour)
+	if err := s.Put(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(ctx, "a", queue.ActionRetry); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	got, err := s.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.NextAttempt.IsZero() {
+		t.Fatalf("NextAttempt after reopen: %v, want the zero time", got.NextAttempt)
+	}
+	jobs, err := s.Claim(ctx, queue.ClaimRequest{Owner: "w", Max: 5, Now: t0, Lease: time.Minute})
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Claim after reopen: %d jobs, %v; want the retried job", len(jobs), err)
 	}
 }
 

@@ -38,6 +38,7 @@ type statements struct {
 	get, list, stats       string
 	finishDone, finishKeep string
 	hold, release, cancel  string
+	retry                  string
 }
 
 func prepareSQL(q string) statements {
@@ -67,6 +68,12 @@ func prepareSQL(q string) statements {
 		release: f(`WITH u AS (UPDATE {s}.jobs SET held = false WHERE id = $1 RETURNING 1)
 			SELECT count(*) FROM u, LATERAL (SELECT pg_notify($2, '')) n`),
 		cancel: f(`DELETE FROM {s}.jobs WHERE id = $1`),
+		// A leased job stays due at its lease's end; any other (held
+		// ones included: Release leaves due alone) is due at $2.
+		retry: f(`WITH u AS (UPDATE {s}.jobs
+				SET next_attempt = $2, due = CASE WHEN lease_token IS NULL THEN $2 ELSE due END
+				WHERE id = $1 RETURNING 1)
+			SELECT count(*) FROM u, LATERAL (SELECT pg_notify($3, '')) n`),
 	}
 }
 

@@ -35,12 +35,14 @@
 //     processes together never exceed it. Concurrent claimers skip a key
 //     another one is serving and come back to it only if nothing else was
 //     free, so they spread over the keys.
-//   - Wake-ups: Put and Release send NOTIFY in their transaction; Wake
-//     (queue.Waker) LISTENs on a dedicated connection and re-LISTENs after a
-//     reconnect. Notifications are lost while disconnected, so the queue
+//   - Wake-ups: Put, Release and Retry (Set with queue.ActionRetry) send
+//     NOTIFY in their transaction; Wake (queue.Waker) LISTENs on a
+//     dedicated connection and re-LISTENs after a reconnect. Notifications are lost while disconnected, so the queue
 //     keeps polling as the fallback. A slot freed under the per-key cap by
 //     another process is found by that polling.
-//   - Times are stored as timestamptz, to the microsecond. Due times and
+//   - Times are stored as timestamptz, to the microsecond; the zero
+//     time.Time (a retried job's NextAttempt) as the first instant of
+//     year 1, which reads back as the zero time. Due times and
 //     lease ends are compared with the caller's clock (ClaimRequest.Now),
 //     not the server's: keep the clocks of the processes that share a
 //     queue synchronised (NTP), as lease expiry depends on them.

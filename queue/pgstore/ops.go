@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/mxrelay/mxrelay/queue"
@@ -59,8 +60,12 @@ func (s *Store) Finish(ctx context.Context, job *queue.Job) error {
 	}
 }
 
-// Set implements queue.Store. Release sends a NOTIFY so that idle workers
-// of every process look at once.
+// Set implements queue.Store. Release and Retry send a NOTIFY so that
+// idle workers of every process look at once. Retry stores the zero
+// time.Time as next_attempt: timestamptz holds it (the first instant of
+// year 1, before any real schedule), and Get reads it back as the zero
+// time. Hold, Release and Retry change columns without decoding the row;
+// the table's constraints keep rows decodable.
 func (s *Store) Set(ctx context.Context, id string, a queue.Action) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -78,6 +83,8 @@ func (s *Store) Set(ctx context.Context, id string, a queue.Action) error {
 		}
 	case queue.ActionRelease:
 		err = s.pool.QueryRow(ctx, s.sql.release, id, s.channel).Scan(&n)
+	case queue.ActionRetry:
+		err = s.pool.QueryRow(ctx, s.sql.retry, id, time.Time{}, s.channel).Scan(&n)
 	case queue.ActionCancel:
 		var tag interface{ RowsAffected() int64 }
 		tag, err = s.pool.Exec(ctx, s.sql.cancel, id)

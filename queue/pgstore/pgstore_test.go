@@ -254,6 +254,61 @@ func TestWake(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitWake(t, wake, "after Release")
+	later := testJob(3, "example.com")
+	later.NextAttempt = t0.Add(time.Hour)
+	if err := b.Put(context.Background(), later); err != nil {
+		t.Fatal(err)
+	}
+	waitWake(t, wake, "after another store's Put of a later job")
+	if err := b.Set(context.Background(), later.ID, queue.ActionRetry); err != nil {
+		t.Fatal(err)
+	}
+	waitWake(t, wake, "after Retry")
+}
+
+// TestRetryStoresZeroTime: Set(ActionRetry) stores the zero time.Time in
+// next_attempt and due as the first instant of year 1, which Get reads
+// back as the zero time; a leased job's due stays at its lease's end.
+func TestRetryStoresZeroTime(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	s := openStore(t, dsn, schema)
+	ctx := context.Background()
+	queued, leased := testJob(1, "example.com"), testJob(2, "example.com")
+	queued.NextAttempt = t0.Add(time.Hour)
+	for _, j := range []*queue.Job{leased, queued} {
+		if err := s.Put(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := s.Claim(ctx, queue.ClaimRequest{Owner: "w", Max: 5, Now: t0, Lease: time.Minute})
+	if err != nil || len(jobs) != 1 || jobs[0].ID != leased.ID {
+		t.Fatalf("Claim: %v, %v; want %s", jobs, err, leased.ID)
+	}
+	for _, id := range []string{queued.ID, leased.ID} {
+		if err := s.Set(ctx, id, queue.ActionRetry); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.NextAttempt.IsZero() {
+			t.Fatalf("Get(%s).NextAttempt: %v, want the zero time", id, got.NextAttempt)
+		}
+	}
+	var year1, leaseEnd bool
+	err = s.Pool().QueryRow(ctx, `SELECT
+		bool_and(next_attempt = '0001-01-01 00:00:00+00'),
+		bool_and(due = CASE WHEN id = $1 THEN '0001-01-01 00:00:00+00'::timestamptz ELSE $2::timestamptz END)
+		FROM `+schema+`.jobs`, queued.ID, t0.Add(time.Minute)).Scan(&year1, &leaseEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !year1 || !leaseEnd {
+		t.Fatalf("next_attempt year 1 in both rows: %v; due year 1 for the queued job and the lease's end for the leased one: %v",
+			year1, leaseEnd)
+	}
 }
 
 func waitWake(t *testing.T, c <-chan struct{}, what string) {

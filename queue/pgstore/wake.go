@@ -11,7 +11,7 @@ import (
 // Wake implements queue.Waker. The first call starts a listener on a
 // dedicated connection (never one of the pool's: a pooled connection would
 // stay LISTENing after release) that signals on the returned channel when
-// another process enqueues a due job or releases one. Notifications sent
+// another process enqueues a due job, or releases or retries one. Notifications sent
 // while the listener is disconnected are lost, so after every (re)connect
 // and LISTEN it signals once; the queue's polling covers the rest. Signals
 // are merged: the channel holds at most one.

@@ -187,6 +187,7 @@ func testCanceledContext(t testing.TB, s queue.Store) {
 		{"Set(ActionHold)", func(ctx context.Context) error { return s.Set(ctx, queued.ID, queue.ActionHold) }},
 		{"Set(ActionRelease)", func(ctx context.Context) error { return s.Set(ctx, held.ID, queue.ActionRelease) }},
 		{"Set(ActionCancel)", func(ctx context.Context) error { return s.Set(ctx, leased.ID, queue.ActionCancel) }},
+		{"Set(ActionRetry)", func(ctx context.Context) error { return s.Set(ctx, queued.ID, queue.ActionRetry) }},
 		{"List", func(ctx context.Context) error { _, _, err := s.List(ctx, queue.ListRequest{}); return err }},
 		{"Stats", func(ctx context.Context) error { _, err := s.Stats(ctx); return err }},
 	}

@@ -69,7 +69,7 @@ func testNotFound(t *testing.T, s queue.Store) {
 	if _, err := s.Get(ctx, id); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("Get: %v, want ErrNotFound", err)
 	}
-	for _, a := range []queue.Action{queue.ActionHold, queue.ActionRelease, queue.ActionCancel} {
+	for _, a := range []queue.Action{queue.ActionHold, queue.ActionRelease, queue.ActionCancel, queue.ActionRetry} {
 		if err := s.Set(ctx, id, a); !errors.Is(err, queue.ErrNotFound) {
 			t.Errorf("Set(%d): %v, want ErrNotFound", a, err)
 		}

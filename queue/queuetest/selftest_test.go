@@ -192,6 +192,8 @@ func (s *listStore) Set(ctx context.Context, id string, a queue.Action) error {
 		j.Held = false
 	case queue.ActionCancel:
 		delete(s.jobs, id)
+	case queue.ActionRetry:
+		j.NextAttempt = time.Time{}
 	}
 	return nil
 }
@@ -403,5 +405,95 @@ func TestReopenCheck(t *testing.T) {
 			testReopen(t, s, tc.reopen(t), tc.endsLeases)
 		})
 		expect(t, tc.what, f, tc.wantFail)
+	}
+}
+
+// ---- Retry now ----
+
+// retryFault is a way of getting Set(ActionRetry), or an unknown action,
+// wrong.
+type retryFault int
+
+const (
+	retryIgnored        retryFault = iota + 1 // accept ActionRetry, change nothing
+	retryReleases                             // release a held job too
+	retryEndsLease                            // end the lease in flight
+	retryResetsAttempts                       // forget Attempts and LastError
+	unknownAccepted                           // accept an unknown action as a no-op
+)
+
+// retryStore is a MemoryStore whose Set makes the mistake fault names.
+type retryStore struct {
+	queue.MemoryStore
+	fault retryFault
+}
+
+func (s *retryStore) Set(ctx context.Context, id string, a queue.Action) error {
+	if a != queue.ActionRetry {
+		if s.fault == unknownAccepted && (a < queue.ActionHold || a > queue.ActionRetry) {
+			return nil
+		}
+		return s.MemoryStore.Set(ctx, id, a)
+	}
+	switch s.fault {
+	case retryIgnored:
+		_, err := s.MemoryStore.Get(ctx, id)
+		return err
+	case retryReleases:
+		if err := s.MemoryStore.Set(ctx, id, queue.ActionRelease); err != nil {
+			return err
+		}
+	case retryEndsLease:
+		j, err := s.MemoryStore.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if j.Lease.Token != "" {
+			j.NextAttempt = time.Time{}
+			return s.MemoryStore.Finish(ctx, j)
+		}
+	case retryResetsAttempts:
+		j, err := s.MemoryStore.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if j.Lease.Token == "" {
+			if err := s.MemoryStore.Set(ctx, id, queue.ActionCancel); err != nil {
+				return err
+			}
+			j.Attempts, j.LastError = 0, ""
+			return s.MemoryStore.Put(ctx, j)
+		}
+	}
+	return s.MemoryStore.Set(ctx, id, a)
+}
+
+func TestRetryChecks(t *testing.T) {
+	checks := []struct {
+		name  string
+		check func(t testing.TB, s queue.Store)
+	}{
+		{"RetryDue", testRetryDue},
+		{"RetryHeld", testRetryHeld},
+		{"RetryActive", testRetryActive},
+		{"UnknownAction", testUnknownAction},
+	}
+	for _, c := range checks {
+		expect(t, c.name+" of queue.MemoryStore",
+			runCheck(func(t testing.TB) { c.check(t, &retryStore{}) }), false)
+	}
+	for _, tc := range []struct {
+		what  string
+		fault retryFault
+		check func(t testing.TB, s queue.Store)
+	}{
+		{"a store whose retry changes nothing", retryIgnored, testRetryDue},
+		{"a store whose retry releases a held job", retryReleases, testRetryHeld},
+		{"a store whose retry ends the lease in flight", retryEndsLease, testRetryActive},
+		{"a store whose retry forgets the attempts", retryResetsAttempts, testRetryDue},
+		{"a store that accepts an unknown action", unknownAccepted, testUnknownAction},
+	} {
+		s := &retryStore{fault: tc.fault}
+		expect(t, tc.what, runCheck(func(t testing.TB) { tc.check(t, s) }), true)
 	}
 }
