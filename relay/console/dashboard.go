@@ -1,0 +1,249 @@
+package console
+
+import (
+	"cmp"
+	"context"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay"
+)
+
+// Thresholds of the dashboard's rates and alerts. Complaints: Gmail's
+// and Yahoo's bulk-sender rules (February 2024) ask senders to stay
+// under 0.1% of delivered mail and never reach 0.3%. Bounces: no
+// provider publishes a figure; 2% and 5% are the usual guidance of
+// sending services, and above them a list needs cleaning.
+const (
+	complaintWarn = 0.001
+	complaintStop = 0.003
+	bounceWarn    = 0.02
+	bounceStop    = 0.05
+	queueAgeWarn  = 24 * time.Hour
+)
+
+// ranges the dashboard offers.
+var ranges = []struct{ Key, Label string }{{"hour", "Last hour"}, {"day", "Last day"}, {"week", "Last week"}}
+
+type dashboardData struct {
+	Range, RangeLabel string
+	Ranges            []struct{ Key, Label string }
+	Charts            []chart
+	Window            relay.Counts
+	BounceRate        float64
+	ComplaintRate     float64
+	BounceLevel       string
+	ComplaintLevel    string
+	Queue             queue.Stats
+	QueueErr          string
+	Oldest            time.Time
+	Since             time.Time
+	Busiest, Failing  []destRow
+	BusiestMX         []destRow
+	FailingMX         []destRow
+	Alerts            []alert
+	Shared            *relay.HistoryStats
+	SharedErr         string
+	HasHistory        bool
+	Dropped           int64
+}
+
+type destRow struct {
+	Name                         string
+	Delivered, Deferred, Bounced int64
+	Attempted                    int64
+	FailRate                     float64
+}
+
+type alert struct {
+	Level, Text string
+}
+
+func (k *server) dashboard(w http.ResponseWriter, r *http.Request, _ string) {
+	d := &dashboardData{Range: r.URL.Query().Get("range"), Ranges: ranges}
+	st := k.c.Stats()
+	var points []relay.Point
+	step := time.Hour
+	switch d.Range {
+	case "hour":
+		points, step = tail(st.Minutes, 60), time.Minute
+	case "week":
+		points = st.Hours
+	default:
+		d.Range = "day"
+		points = tail(st.Hours, 24)
+	}
+	for _, rg := range ranges {
+		if rg.Key == d.Range {
+			d.RangeLabel = rg.Label
+		}
+	}
+	var start time.Time
+	if len(points) > 0 {
+		start = points[0].Start
+	}
+	series := []struct {
+		name, class string
+		get         func(c *relay.Counts) int64
+	}{
+		{"Sent", "sent", func(c *relay.Counts) int64 { return c.Sent }},
+		{"Delivered", "delivered", func(c *relay.Counts) int64 { return c.Delivered }},
+		{"Deferred", "deferred", func(c *relay.Counts) int64 { return c.Deferred }},
+		{"Bounced", "bounced", func(c *relay.Counts) int64 { return c.Bounced }},
+		{"Complained", "complained", func(c *relay.Counts) int64 { return c.Complained }},
+		{"Opened", "opened", func(c *relay.Counts) int64 { return c.Opened }},
+		{"Clicked", "clicked", func(c *relay.Counts) int64 { return c.Clicked }},
+	}
+	for _, s := range series {
+		vals := make([]int64, len(points))
+		for i := range points {
+			vals[i] = s.get(&points[i].Counts)
+		}
+		d.Charts = append(d.Charts, barChart(s.name, s.class, start, step, vals))
+	}
+	for i := range points {
+		addCounts(&d.Window, &points[i].Counts)
+	}
+	d.BounceRate = rate(d.Window.Bounced, d.Window.Delivered+d.Window.Bounced)
+	d.ComplaintRate = rate(d.Window.Complained, d.Window.Delivered)
+	d.BounceLevel = level(d.BounceRate, bounceWarn, bounceStop)
+	d.ComplaintLevel = level(d.ComplaintRate, complaintWarn, complaintStop)
+	d.Since, d.Dropped = st.Since, st.EventsDropped
+
+	d.Busiest, d.Failing = destinations(st.ByDomain)
+	d.BusiestMX, d.FailingMX = destinations(st.ByMX)
+
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if q := k.c.Queue(); q != nil {
+		qs, err := q.Stats(ctx)
+		if err != nil {
+			d.QueueErr = err.Error()
+		}
+		d.Queue = qs
+		if jobs, _, err := q.List(ctx, queue.ListRequest{Limit: 1}); err == nil && len(jobs) > 0 {
+			d.Oldest = jobs[0].Created
+		}
+	} else {
+		d.QueueErr = "no Store: this client does not queue"
+	}
+	if k.c.History != nil {
+		d.HasHistory = true
+		d.Shared, d.SharedErr = k.sharedDay(ctx)
+	}
+	d.Alerts = k.alerts(d)
+	k.render(w, r, "dashboard", "Dashboard", d)
+}
+
+// sharedDay is HistoryStats of the last 24 hours, every instance's,
+// computed at most once a minute.
+func (k *server) sharedDay(ctx context.Context) (*relay.HistoryStats, string) {
+	k.histMu.Lock()
+	defer k.histMu.Unlock()
+	now := k.now()
+	if k.histDay == nil || now.Sub(k.histAt) > time.Minute {
+		k.histDay, k.histErr = k.c.HistoryStats(ctx, now.Add(-24*time.Hour), now)
+		k.histAt = now
+	}
+	if k.histErr != nil {
+		return nil, k.histErr.Error()
+	}
+	return k.histDay, ""
+}
+
+// alerts are what the figures call for now.
+func (k *server) alerts(d *dashboardData) []alert {
+	var out []alert
+	add := func(lv, text string) { out = append(out, alert{lv, text}) }
+	switch d.ComplaintLevel {
+	case "stop":
+		add("error", "Complaint rate "+pct(d.ComplaintRate)+" is at or over 0.3%: Gmail and Yahoo block senders there. Stop the campaign and check consent.")
+	case "warn":
+		add("warning", "Complaint rate "+pct(d.ComplaintRate)+" is over 0.1%, the rate Gmail asks senders to stay under.")
+	}
+	switch d.BounceLevel {
+	case "stop":
+		add("error", "Bounce rate "+pct(d.BounceRate)+" is over 5%: the recipient list needs cleaning.")
+	case "warn":
+		add("warning", "Bounce rate "+pct(d.BounceRate)+" is over 2%.")
+	}
+	if !d.Oldest.IsZero() && k.now().Sub(d.Oldest) > queueAgeWarn {
+		add("warning", "The oldest queued message was queued "+ago(k.now(), d.Oldest)+".")
+	}
+	if d.Queue.Corrupt > 0 {
+		add("error", group(int64(d.Queue.Corrupt))+" queue records cannot be read (see the store's recovery steps).")
+	}
+	if d.Dropped > 0 {
+		add("warning", group(d.Dropped)+" events were dropped because the Events hook fell behind.")
+	}
+	if d.QueueErr != "" && k.c.Queue() != nil {
+		add("error", "The queue cannot be read: "+d.QueueErr)
+	}
+	return out
+}
+
+func tail(p []relay.Point, n int) []relay.Point {
+	if len(p) > n {
+		return p[len(p)-n:]
+	}
+	return p
+}
+
+func rate(n, of int64) float64 {
+	if of <= 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
+}
+
+func level(r, warn, stop float64) string {
+	switch {
+	case r >= stop:
+		return "stop"
+	case r > warn:
+		return "warn"
+	}
+	return "ok"
+}
+
+func addCounts(into, c *relay.Counts) {
+	into.Sent += c.Sent
+	into.Delivered += c.Delivered
+	into.Deferred += c.Deferred
+	into.Bounced += c.Bounced
+	into.Complained += c.Complained
+	into.Opened += c.Opened
+	into.Clicked += c.Clicked
+	into.Suppressed += c.Suppressed
+	into.Expired += c.Expired
+	into.Unsubscribed += c.Unsubscribed
+}
+
+// destinations are the ten busiest and the ten most failing of m.
+func destinations(m map[string]relay.Counts) (busiest, failing []destRow) {
+	rows := make([]destRow, 0, len(m))
+	for name, c := range m {
+		r := destRow{Name: name, Delivered: c.Delivered, Deferred: c.Deferred, Bounced: c.Bounced}
+		r.Attempted = c.Delivered + c.Deferred + c.Bounced
+		r.FailRate = rate(c.Deferred+c.Bounced, r.Attempted)
+		if r.Attempted > 0 {
+			rows = append(rows, r)
+		}
+	}
+	slices.SortFunc(rows, func(a, b destRow) int {
+		return cmp.Or(cmp.Compare(b.Attempted, a.Attempted), cmp.Compare(a.Name, b.Name))
+	})
+	busiest = slices.Clone(rows[:min(10, len(rows))])
+	slices.SortFunc(rows, func(a, b destRow) int {
+		return cmp.Or(cmp.Compare(b.Deferred+b.Bounced, a.Deferred+a.Bounced), cmp.Compare(a.Name, b.Name))
+	})
+	for _, r := range rows {
+		if len(failing) == 10 || r.Deferred+r.Bounced == 0 {
+			break
+		}
+		failing = append(failing, r)
+	}
+	return busiest, failing
+}
