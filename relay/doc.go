@@ -92,4 +92,16 @@
 // campaign, with a time series by the minute and by the hour; those are
 // the counts of one process, while the history, in a shared store, holds
 // every instance's records.
+//
+// # Review before sending
+//
+// A message enqueued with [EnqueueOptions.Hold], or with a Campaign when
+// [Client.Review] says so, waits in the queue until an operator decides:
+// [Client.Approve] releases it, [Client.Reject] removes it, and the
+// history records who decided and when ([EventApproved],
+// [EventRejected]). [Client.PlanJob] shows the route its next attempt
+// would take; [Client.RecentEvents] the latest events. Package
+// [github.com/mxrelay/mxrelay/relay/console] puts all of it, with the
+// queue, the statistics and the suppression list, in a web console the
+// application mounts.
 package relay

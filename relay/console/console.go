@@ -243,6 +243,11 @@ type view struct {
 // render writes the page name with data, buffered so that a template
 // error is a clean 500.
 func (k *server) render(w http.ResponseWriter, r *http.Request, name, title string, data any) {
+	k.renderStatus(w, r, http.StatusOK, name, title, data)
+}
+
+// renderStatus is render with a status code.
+func (k *server) renderStatus(w http.ResponseWriter, r *http.Request, code int, name, title string, data any) {
 	v := view{Title: title, Page: name, Base: k.base, Operator: operatorOf(r.Context()),
 		Token: k.token(r), ReadOnly: k.readonly, Data: data,
 		Flash: r.URL.Query().Get("done"), Error: r.URL.Query().Get("failed")}
@@ -253,13 +258,13 @@ func (k *server) render(w http.ResponseWriter, r *http.Request, name, title stri
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
 	w.Write(buf.Bytes())
 }
 
 // fail answers a request with a plain error page.
 func (k *server) fail(w http.ResponseWriter, r *http.Request, code int, msg string) {
-	w.WriteHeader(code)
-	k.render(w, r, "error", http.StatusText(code), msg)
+	k.renderStatus(w, r, code, "error", http.StatusText(code), msg)
 }
 
 // back redirects after an action (POST, redirect, GET), to the page in

@@ -68,8 +68,7 @@ func (k *server) messagePage(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	if d.Job == nil && d.Record == nil {
 		d.NotFound = true
-		w.WriteHeader(http.StatusNotFound)
-		k.render(w, r, "message", "Message not found", d)
+		k.renderStatus(w, r, http.StatusNotFound, "message", "Message not found", d)
 		return
 	}
 	byAddr := map[string]*queue.RecipientRecord{}
