@@ -200,3 +200,30 @@ func NewID(now time.Time) string {
 	_, _ = rand.Read(b[8:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
 }
+
+// IDTime returns the instant NewID wrote into id, and false for an id
+// NewID did not make (not 32 lower-case hex digits). Stores use it to
+// bound a walk over ids by time.
+func IDTime(id string) (time.Time, bool) {
+	if len(id) != 32 {
+		return time.Time{}, false
+	}
+	var n uint64
+	for i := range 16 {
+		c := id[i]
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | uint64(c-'a'+10)
+		default:
+			return time.Time{}, false
+		}
+	}
+	for i := 16; i < 32; i++ {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return time.Time{}, false
+		}
+	}
+	return time.Unix(0, int64(n)), true
+}

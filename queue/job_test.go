@@ -3,7 +3,9 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mxrelay/mxrelay/queue"
 )
@@ -69,5 +71,18 @@ func TestEnqueueFillsJob(t *testing.T) {
 	}
 	if _, err := q.Get(context.Background(), "nope"); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("Get of an unknown id: %v", err)
+	}
+}
+
+func TestIDTime(t *testing.T) {
+	at := time.Date(2026, 12, 3, 10, 0, 0, 123456789, time.UTC)
+	got, ok := queue.IDTime(queue.NewID(at))
+	if !ok || !got.Equal(at) {
+		t.Errorf("IDTime(NewID(%v)) = %v, %v", at, got, ok)
+	}
+	for _, id := range []string{"", "job-1", strings.Repeat("g", 32), strings.Repeat("A", 32), queue.NewID(at) + "0", queue.NewID(at)[:31] + "-"} {
+		if _, ok := queue.IDTime(id); ok {
+			t.Errorf("IDTime(%q) reports a time", id)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package boltstore
 
 import (
+	"time"
+
 	"bytes"
 	"cmp"
 	"context"
@@ -188,11 +190,19 @@ func (s *Store) Record(ctx context.Context, id string) (*queue.Record, error) {
 	return out, err
 }
 
+// idSlack is how far a record's Created may lie from the time in its id
+// for Records' time bounds: the id of a Send's record is made when the
+// send starts, that of a job when it is enqueued.
+const idSlack = time.Hour
+
 // Records implements queue.HistoryStore: a walk backwards from the
 // cursor, over the records or, with f.Recipient, over that address's
 // keys of the index, so that a page costs time in proportion to the
 // records it passes, not to the history. Campaign, Since and Until are
-// applied on the way, so a page of a rare campaign may pass many records.
+// applied on the way, so a page of a rare campaign may pass many records;
+// for ids made by queue.NewID, Since and Until also bound the walk (to
+// within idSlack of the time in the id), so that a day of a long history
+// costs the day's records.
 // A record that cannot be decoded gives a *queue.CorruptError naming it
 // from the page it would be on; a page with Before set to its ID goes on
 // past it.
@@ -235,6 +245,18 @@ func (s *Store) Records(ctx context.Context, f queue.RecordFilter) ([]queue.Reco
 		}
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
 			id := string(k[len(prefix):])
+			// Ids made by NewID carry their creation time, and the walk
+			// goes from the newest: past Since (with a margin for a
+			// record created a little before its id was made) no
+			// record can match, and after Until none is decoded.
+			if at, ok := queue.IDTime(id); ok {
+				if !f.Since.IsZero() && at.Before(f.Since.Add(-idSlack)) {
+					break
+				}
+				if !f.Until.IsZero() && at.After(f.Until.Add(idSlack)) {
+					continue
+				}
+			}
 			v := recs.Get(k[len(prefix):])
 			if v == nil {
 				continue // an index key left by a damaged record
