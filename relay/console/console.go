@@ -35,7 +35,7 @@ type Options struct {
 	// /console/queue. "" → "/".
 	Path string
 	// Title names the console in the page titles and the header. "" →
-	// "mxrelay".
+	// "mxrelay console".
 	Title string
 	// ReadOnly shows everything and changes nothing: no forms, and every
 	// POST is refused with 403.
@@ -59,10 +59,11 @@ type server struct {
 	cop   *http.CrossOriginProtection
 	style []byte
 
-	histMu   sync.Mutex
-	histAt   time.Time
-	histDay  *relay.HistoryStats
-	histErr  error
+	histMu   sync.Mutex          // guards the shared figures (sharedDay)
+	histAt   time.Time           // when they were last computed; zero: never
+	histDay  *relay.HistoryStats // the last figures, or nil
+	histErr  error               // the last computation's error
+	histRun  chan struct{}       // closed when the computation running ends; nil: none
 	now      func() time.Time
 	readonly bool
 }
@@ -87,7 +88,7 @@ func New(c *relay.Client, o Options) (http.Handler, error) {
 		return nil, fmt.Errorf("console: Path %q: want an absolute path ending in /", o.Path)
 	}
 	if o.Title == "" {
-		o.Title = "mxrelay"
+		o.Title = "mxrelay console"
 	}
 	if strings.ContainsAny(o.Title, "\r\n") {
 		return nil, fmt.Errorf("console: Title %q holds a line break", o.Title)
@@ -108,6 +109,13 @@ func New(c *relay.Client, o Options) (http.Handler, error) {
 	k.tmpl, err = template.New("").Funcs(k.funcs()).ParseFS(files, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
+	}
+	if o.ReadOnly {
+		// Nothing to post: the lists of the queue and approvals pages,
+		// which sit in a form, carry no token either. (An empty body
+		// would not replace the definition: text/template keeps a
+		// non-empty one.)
+		template.Must(k.tmpl.New("csrf").Parse(`{{""}}`))
 	}
 	if k.style, err = fs.ReadFile(files, "static/style.css"); err != nil {
 		return nil, err
@@ -235,6 +243,7 @@ const maxForm = 1 << 20
 // view is what every page template is given.
 type view struct {
 	Title, Page, Base, Operator, Token string
+	Console                            string // Options.Title
 	ReadOnly                           bool
 	Flash, Error                       string
 	Data                               any
@@ -248,7 +257,7 @@ func (k *server) render(w http.ResponseWriter, r *http.Request, name, title stri
 
 // renderStatus is render with a status code.
 func (k *server) renderStatus(w http.ResponseWriter, r *http.Request, code int, name, title string, data any) {
-	v := view{Title: title, Page: name, Base: k.base, Operator: operatorOf(r.Context()),
+	v := view{Title: title, Console: k.o.Title, Page: name, Base: k.base, Operator: operatorOf(r.Context()),
 		Token: k.token(r), ReadOnly: k.readonly, Data: data,
 		Flash: r.URL.Query().Get("done"), Error: r.URL.Query().Get("failed")}
 	var buf bytes.Buffer
@@ -272,7 +281,12 @@ func (k *server) fail(w http.ResponseWriter, r *http.Request, code int, msg stri
 // message for the page.
 func (k *server) back(w http.ResponseWriter, r *http.Request, fallback, done, failed string) {
 	to := r.PostFormValue("back")
-	if !strings.HasPrefix(to, k.base) || strings.HasPrefix(to, "//") || strings.ContainsAny(to, "\\\r\n") {
+	// Browsers drop tabs and line breaks from a URL and read a backslash
+	// as a slash: under Path "/", "/\t/evil.example" would leave the
+	// console. No control character, no backslash.
+	if !strings.HasPrefix(to, k.base) || strings.HasPrefix(to, "//") || strings.ContainsFunc(to, func(r rune) bool {
+		return r == '\\' || r < ' ' || r == 0x7f
+	}) {
 		to = fallback
 	}
 	sep := "?"

@@ -137,20 +137,59 @@ func (k *server) dashboard(w http.ResponseWriter, r *http.Request, _ string) {
 	k.render(w, r, "dashboard", "Dashboard", d)
 }
 
-// sharedDay is HistoryStats of the last 24 hours, every instance's,
-// computed at most once a minute.
+// The shared figures are HistoryStats of the last 24 hours, every
+// instance's. Reading them costs a walk over the history's records of the
+// day, and in a store that applies the time range on the way (boltstore)
+// over the whole history: seconds for a year of it. So they are computed
+// in the background, at most once every sharedEvery, and a page shows the
+// last figures at once; only the first computation is waited for, and
+// for no longer than sharedWait.
+const (
+	sharedEvery = time.Minute
+	sharedWait  = 50 * time.Millisecond
+	sharedLimit = 5 * time.Minute // bounds one computation
+)
+
+// sharedDay returns the last figures computed, and starts a computation
+// when they are older than sharedEvery and none is running.
 func (k *server) sharedDay(ctx context.Context) (*relay.HistoryStats, string) {
 	k.histMu.Lock()
-	defer k.histMu.Unlock()
-	now := k.now()
-	if k.histDay == nil || now.Sub(k.histAt) > time.Minute {
-		k.histDay, k.histErr = k.c.HistoryStats(ctx, now.Add(-24*time.Hour), now)
-		k.histAt = now
+	if (k.histAt.IsZero() || k.now().Sub(k.histAt) > sharedEvery) && k.histRun == nil {
+		k.histRun = make(chan struct{})
+		go k.computeShared(k.histRun)
 	}
-	if k.histErr != nil {
+	run, first := k.histRun, k.histAt.IsZero()
+	k.histMu.Unlock()
+	if first && run != nil {
+		t := time.NewTimer(sharedWait)
+		select {
+		case <-run:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	k.histMu.Lock()
+	defer k.histMu.Unlock()
+	switch {
+	case k.histAt.IsZero():
+		return nil, "The figures of the last 24 hours are being read from the history; reload in a moment."
+	case k.histErr != nil:
 		return nil, k.histErr.Error()
 	}
 	return k.histDay, ""
+}
+
+// computeShared computes the shared figures and closes done.
+func (k *server) computeShared(done chan struct{}) {
+	defer close(done)
+	ctx, cancel := context.WithTimeout(context.Background(), sharedLimit)
+	defer cancel()
+	now := k.now()
+	hs, err := k.c.HistoryStats(ctx, now.Add(-24*time.Hour), now)
+	k.histMu.Lock()
+	k.histDay, k.histErr, k.histAt, k.histRun = hs, err, k.now(), nil
+	k.histMu.Unlock()
 }
 
 // alerts are what the figures call for now.

@@ -55,5 +55,6 @@
 //
 // Figures: the dashboard's charts and destinations are this process's
 // Stats; with a History, the last day's totals of every instance sharing
-// it (HistoryStats) are shown beside them. Events are this process's.
+// it (HistoryStats, read in the background at most once a minute) are
+// shown beside them. Events are this process's.
 package console

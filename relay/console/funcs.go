@@ -11,6 +11,7 @@ import (
 func (k *server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"ago":   func(t time.Time) string { return ago(k.now(), t) },
+		"due":   func(t time.Time) string { return due(k.now(), t) },
 		"when":  func(t time.Time) string { return when(t) },
 		"bytes": byteSize,
 		"pct":   pct,
@@ -28,18 +29,29 @@ func when(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05")
 }
 
-// ago says how long before now t was ("3 min ago", "in 2 h").
+// ago says how long before now t was ("3 min ago", "in 2 h"); within
+// a second either way, "now".
 func ago(now, t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
 	d := now.Sub(t)
-	suffix := " ago"
-	if d < 0 {
-		d, suffix = -d, ""
-		return "in " + span(d)
+	switch {
+	case d > -time.Second && d < time.Second:
+		return "now"
+	case d < 0:
+		return "in " + span(-d)
 	}
-	return span(d) + suffix
+	return span(d) + " ago"
+}
+
+// due says when an attempt is due: "now" once its time has come, else
+// how long until then.
+func due(now, t time.Time) string {
+	if !t.After(now) {
+		return "now"
+	}
+	return ago(now, t)
 }
 
 // span writes a duration in its largest whole unit.
