@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/mail"
 	"net/url"
@@ -65,10 +64,7 @@ func newHarness(t *testing.T, configure ...func(*relay.Client, *console.Options)
 	mux.Handle("/console/", h)
 	web := httptest.NewServer(mux)
 	t.Cleanup(web.Close)
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &harness{t: t, srv: srv, c: c, store: store, web: web, base: web.URL + "/console/", http: hc}
+	return &harness{t: t, srv: srv, c: c, store: store, web: web, base: web.URL + "/console/", http: newClient()}
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -111,7 +107,14 @@ func (h *harness) get(path string) (*http.Response, string) {
 
 func (h *harness) do(req *http.Request) (*http.Response, string) {
 	h.t.Helper()
-	resp, err := h.http.Do(req)
+	return h.doWith(h.http, req)
+}
+
+// doWith sends req with the HTTP client c and returns the response and
+// its body.
+func (h *harness) doWith(c *http.Client, req *http.Request) (*http.Response, string) {
+	h.t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -42,16 +41,7 @@ func (h *harness) send(c *http.Client, method, path string, form url.Values, edi
 	if c == nil {
 		c = h.http
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return resp, string(b)
+	return h.doWith(c, req)
 }
 
 // newClient is an HTTP client with a cookie jar of its own that does not
