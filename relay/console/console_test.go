@@ -1,9 +1,13 @@
 package console_test
 
 import (
+	"net/mail"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/mxrelay/mxrelay/mime"
+	"github.com/mxrelay/mxrelay/relay"
 )
 
 func TestPagesRender(t *testing.T) {
@@ -22,4 +26,27 @@ func TestPagesRender(t *testing.T) {
 	}
 	_, body = h.post("queue", url.Values{"action": {"cancel"}, "id": {id}})
 	_ = body
+}
+
+// The message page shows the lint warnings of the queued message, and
+// says so when there are none.
+func TestMessageLint(t *testing.T) {
+	h := newHarness(t)
+	m := &mime.Message{From: mail.Address{Address: "shop@sender.example"}, To: []mail.Address{{Address: "ann@example.com"}},
+		Subject: "HUGE SPRING SALE NOW", HTML: `<p>Deals at <a href="https://bit.ly/x">our shop</a></p>`}
+	id, err := h.c.EnqueueWith(testCtx(t), m, &relay.EnqueueOptions{Hold: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := h.get("message/" + id)
+	for _, rule := range []string{"html-only", "subject-all-caps", "url-shortener", "SUBJ_ALL_CAPS"} {
+		if !strings.Contains(body, rule) {
+			t.Errorf("the message page does not show %s", rule)
+		}
+	}
+	clean := h.enqueue("Your order", true, "", "bob@example.com")
+	_, body = h.get("message/" + clean)
+	if !strings.Contains(body, "passes every lint rule") || strings.Contains(body, "subject-all-caps") {
+		t.Errorf("a clean message's lint section is wrong")
+	}
 }

@@ -24,7 +24,8 @@
 //   - Message: the preview (the HTML part in a sandboxed frame, remote
 //     images blocked until asked, tracking images removed), the text
 //     part, the header, the attachments, the DKIM signatures and whether
-//     they verify against the published keys, the route the next attempt
+//     they verify against the published keys, the warnings of package
+//     lint (what spam filters would hold against it), the route the next attempt
 //     would take (Client.PlanJob), and each recipient's state, history
 //     and engagement.
 //   - Approvals: messages held for review, by campaign, approved or

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mxrelay/mxrelay/lint"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
 )
@@ -27,6 +28,7 @@ type messageData struct {
 	Blocked   int
 	Preview   string // the frame's URL
 	DKIM      dkimStatus
+	Lint      []lint.Finding
 	Plan      *relay.RoutePlan
 	PlanErr   string
 	Entries   []entryView
@@ -91,6 +93,7 @@ func (k *server) messagePage(w http.ResponseWriter, r *http.Request, _ string) {
 			d.Preview += "?images=1"
 		}
 		d.DKIM = k.dkimOf(ctx, job)
+		d.Lint = lint.Raw(job.Message, &lint.Options{List: job.Metadata["mxrelay.list"] != ""})
 		if len(job.Remaining()) > 0 {
 			if p, err := k.c.PlanJob(ctx, job); err != nil {
 				d.PlanErr = err.Error()
