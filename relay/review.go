@@ -134,6 +134,12 @@ func (c *Client) review(ctx context.Context, id, by, reason string, approve bool
 	return nil
 }
 
+// CheckOperator reports whether Approve and Reject would take name as an
+// operator's: 1 to 200 bytes of UTF-8 without a control character but a
+// tab; ErrInvalidOperator otherwise. A console checks the name its
+// authorisation gives before it offers any action.
+func CheckOperator(name string) error { return checkOperator(name, maxOperator, "operator name") }
+
 // checkOperator validates an operator's name or a reason: not empty, at
 // most max bytes, valid UTF-8, no control character but a tab.
 func checkOperator(s string, max int, what string) error {

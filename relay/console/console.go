@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -181,7 +182,7 @@ func (k *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if err := checkOperator(op); err != nil {
+	if err := relay.CheckOperator(op); err != nil {
 		k.log("console: Authorize returned an unusable operator name", "err", err)
 		http.Error(w, "forbidden: the operator name is not usable", http.StatusForbidden)
 		return
@@ -295,10 +296,10 @@ func (k *server) back(w http.ResponseWriter, r *http.Request, fallback, done, fa
 	}
 	q := make([]string, 0, 2)
 	if done != "" {
-		q = append(q, "done="+urlQueryEscape(done))
+		q = append(q, "done="+url.QueryEscape(done))
 	}
 	if failed != "" {
-		q = append(q, "failed="+urlQueryEscape(failed))
+		q = append(q, "failed="+url.QueryEscape(failed))
 	}
 	if len(q) > 0 {
 		to += sep + strings.Join(q, "&")

@@ -6,11 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
 	"net/http"
-	"net/url"
-	"unicode"
-	"unicode/utf8"
 )
 
 // The CSRF defence is a token in every form, derived from a random
@@ -83,18 +79,3 @@ func operatorOf(ctx context.Context) string {
 	op, _ := ctx.Value(operatorKey{}).(string)
 	return op
 }
-
-// checkOperator accepts what relay.Client.Approve accepts as a name.
-func checkOperator(op string) error {
-	if op == "" || len(op) > 200 || !utf8.ValidString(op) {
-		return fmt.Errorf("operator name %q: want 1 to 200 bytes of UTF-8", op)
-	}
-	for _, r := range op {
-		if r != '\t' && unicode.IsControl(r) {
-			return fmt.Errorf("operator name %q holds a control character", op)
-		}
-	}
-	return nil
-}
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -32,7 +32,7 @@ type dkimSig struct {
 func (k *server) dkimOf(ctx context.Context, job *queue.Job) dkimStatus {
 	var st dkimStatus
 	data := job.Message
-	if !bytes.Contains(headerBytes(data), []byte("DKIM-Signature:")) && !bytes.Contains(headerBytes(data), []byte("dkim-signature:")) {
+	if headerOf(data).get("DKIM-Signature") == "" {
 		if k.c.Signer == nil {
 			st.Unsigned = true
 			return st
@@ -87,11 +87,6 @@ func (k *server) resolver() *mx.Resolver {
 		return d.Resolver
 	}
 	return mx.DefaultResolver
-}
-
-func headerBytes(data []byte) []byte {
-	h, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
-	return h
 }
 
 // dkimTags reads the tag=value list of a DKIM-Signature (RFC 6376

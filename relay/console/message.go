@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"html"
 	stdmime "mime"
 	"net/http"
 	"strconv"
@@ -159,7 +160,7 @@ func (k *server) preview(w http.ResponseWriter, r *http.Request, _ string) {
 	} else {
 		var b bytes.Buffer
 		b.WriteString(`<!doctype html><meta charset="utf-8"><pre style="white-space:pre-wrap;font:14px/1.5 ui-monospace,monospace;margin:1rem">`)
-		b.WriteString(htmlEscape(p.Text))
+		b.WriteString(html.EscapeString(p.Text))
 		b.WriteString(`</pre>`)
 		doc = b.String()
 	}
@@ -218,25 +219,4 @@ func (k *server) messageAction(w http.ResponseWriter, r *http.Request, op string
 	id := r.PathValue("id")
 	done, failed := k.apply(r.Context(), op, r.PostFormValue("action"), []string{id}, r.PostFormValue("reason"))
 	k.back(w, r, k.base+"message/"+id, done, failed)
-}
-
-func htmlEscape(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		switch c {
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '&':
-			b.WriteString("&amp;")
-		case '"':
-			b.WriteString("&#34;")
-		case '\'':
-			b.WriteString("&#39;")
-		default:
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
 }

@@ -1,22 +1,20 @@
 package console
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"io"
 	stdmime "mime"
-	"net/textproto"
 	"strings"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // the charsets mail uses beyond UTF-8
 )
 
-// header is a message's header, as read for display.
+// header is a message's header, as read for display: its fields in
+// order, continuation lines unfolded.
 type header struct {
 	Fields []field
-	mh     textproto.MIMEHeader
 }
 
 type field struct{ Name, Value string }
@@ -25,10 +23,7 @@ type field struct{ Name, Value string }
 // what could be read.
 func headerOf(data []byte) header {
 	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
-	tr := textproto.NewReader(bufio.NewReader(io.MultiReader(bytes.NewReader(head), strings.NewReader("\r\n\r\n"))))
 	var h header
-	// textproto keeps no order; read the fields in order by hand, then
-	// the map for lookups.
 	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
 		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') && len(h.Fields) > 0 {
 			h.Fields[len(h.Fields)-1].Value += " " + strings.TrimSpace(string(line))
@@ -40,13 +35,18 @@ func headerOf(data []byte) header {
 		}
 		h.Fields = append(h.Fields, field{Name: name, Value: strings.TrimSpace(val)})
 	}
-	h.mh, _ = tr.ReadMIMEHeader()
 	return h
 }
 
 // get is the first field named name, decoded (RFC 2047).
 func (h header) get(name string) string {
-	v := h.mh.Get(name)
+	var v string
+	for _, f := range h.Fields {
+		if strings.EqualFold(f.Name, name) {
+			v = f.Value
+			break
+		}
+	}
 	if d, err := new(stdmime.WordDecoder).DecodeHeader(v); err == nil {
 		return d
 	}
