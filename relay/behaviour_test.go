@@ -231,7 +231,8 @@ func TestTranscriptTraceAndLog(t *testing.T) {
 	addHost(t, s, "mx.example.com", relaytest.HostConfig{})
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
-	var transcript, logs bytes.Buffer
+	var transcript lockedTranscript
+	var logs bytes.Buffer
 	direct(c).DebugWriter = &transcript
 	c.Logger = newTextLogger(&logs)
 	var events []string

@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -72,7 +71,7 @@ func TestDeferredEventHasCause(t *testing.T) {
 	c.Store = &queue.MemoryStore{}
 	log := newEventLog()
 	c.Events = log.hook
-	var transcript bytes.Buffer
+	var transcript lockedTranscript
 	direct(c).DebugWriter = &transcript
 	res, err := c.Send(ctx(t), testMessage("b@example.com"))
 	if err != nil || res.QueueID == "" {

@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"unicode"
@@ -22,7 +21,7 @@ func TestServerTextMadePrintable(t *testing.T) {
 	})
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
-	var transcript bytes.Buffer
+	var transcript lockedTranscript
 	direct(c).DebugWriter = &transcript
 	log := newEventLog()
 	c.Events = log.hook

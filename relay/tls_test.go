@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"strings"
@@ -186,7 +185,7 @@ func TestTLSFallbackRecorded(t *testing.T) {
 	addHost(t, s, "mx.example.com", relaytest.HostConfig{TLS: relaytest.TLSBroken})
 	s.AddDomain("example.com", "mx.example.com")
 	c := s.Client()
-	var transcript bytes.Buffer
+	var transcript lockedTranscript
 	direct(c).DebugWriter = &transcript
 	log := newEventLog()
 	c.Events = log.hook
