@@ -3,6 +3,8 @@ package dkim
 import (
 	"bufio"
 	"bytes"
+	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -227,4 +229,31 @@ func (s *Signer) getReader(r io.Reader) *bufio.Reader {
 func (s *Signer) putReader(br *bufio.Reader) {
 	br.Reset(nil)
 	s.brs.Put(br)
+}
+
+// SigningKey names one key a Signer signs with: what a receiver looks up
+// (Selector._domainkey.Domain) and the public half it should find there.
+type SigningKey struct {
+	Domain    string           // the d= tag
+	Selector  string           // the s= tag
+	Algorithm string           // "rsa-sha256" or "ed25519-sha256"
+	Public    crypto.PublicKey // *rsa.PublicKey or ed25519.PublicKey
+}
+
+// Keys returns the keys s signs with, in the order of its Configs, for
+// checks such as relay's Preflight that the published records match.
+func (s *Signer) Keys() []SigningKey {
+	if s == nil {
+		return nil
+	}
+	out := make([]SigningKey, 0, len(s.cfgs))
+	for _, c := range s.cfgs {
+		pub := c.Key.Public()
+		alg := "rsa-sha256"
+		if _, ok := pub.(ed25519.PublicKey); ok {
+			alg = "ed25519-sha256"
+		}
+		out = append(out, SigningKey{Domain: c.Domain, Selector: c.Selector, Algorithm: alg, Public: pub})
+	}
+	return out
 }

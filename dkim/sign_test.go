@@ -2,6 +2,7 @@ package dkim_test
 
 import (
 	"bytes"
+	"crypto"
 	"errors"
 	"io"
 	"regexp"
@@ -390,5 +391,31 @@ func TestSignConcurrent(t *testing.T) {
 	}
 	for range msgs {
 		verifyAll(t, <-done, recs, 2)
+	}
+}
+
+func TestSignerKeys(t *testing.T) {
+	ed, err := dkim.GenerateKey(dkim.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := dkim.GenerateKey(dkim.RSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := dkim.NewSigner(dkim.Config{Domain: "example.com", Selector: "ed", Key: ed}, dkim.Config{Domain: "example.com", Selector: "rsa", Key: rk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := s.Keys()
+	if len(keys) != 2 || keys[0].Selector != "ed" || keys[0].Algorithm != "ed25519-sha256" ||
+		keys[1].Selector != "rsa" || keys[1].Algorithm != "rsa-sha256" || keys[1].Domain != "example.com" {
+		t.Fatalf("Keys = %+v", keys)
+	}
+	if !ed.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(keys[0].Public) {
+		t.Error("the Ed25519 public key is not the signer's")
+	}
+	if (*dkim.Signer)(nil).Keys() != nil {
+		t.Error("a nil Signer has keys")
 	}
 }
