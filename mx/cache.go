@@ -18,6 +18,7 @@ const (
 	kindSTSTXT    // the TXT records of _mta-sts.<name>, for LookupSTS
 	kindSTSPolicy // only for collapsing concurrent fetches; policies live in stsCache
 	kindTXT       // the TXT records of name, for LookupTXT
+	kindPTR       // the PTR names of the reverse name, for LookupPTR
 )
 
 // cacheKey identifies a lookup. name is the A-label domain without trailing
@@ -42,7 +43,7 @@ type entry struct {
 	ips  []netip.Addr
 	tlsa []TLSA
 	ad   bool
-	txt  []string
+	txt  []string // TXT strings; PTR names
 
 	policy *Policy
 }
@@ -220,6 +221,8 @@ func (r *Resolver) fetch(ctx context.Context, k cacheKey) *entry {
 		return r.fetchTXT(ctx, "_mta-sts."+k.name+".")
 	case kindTXT:
 		return r.fetchTXT(ctx, k.name+".")
+	case kindPTR:
+		return r.fetchPTR(ctx, k.name+".")
 	}
 	panic("mx: unknown lookup kind")
 }

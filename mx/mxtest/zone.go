@@ -33,6 +33,9 @@ type Domain struct {
 	CNAME string    // alias target; followed by the server like a recursive resolver
 	TXT   []string  // each string one TXT record (split into 255-octet pieces)
 	TLSA  []mx.TLSA // TLSA records, for names like "_25._tcp.mx.example.com"
+	// PTR names, for reverse names such as "1.2.0.192.in-addr.arpa"
+	// (ReverseName makes one from an address).
+	PTR []string
 
 	Faults
 }
@@ -134,6 +137,10 @@ func (d Domain) records(name string, qtype uint16) []dns.RR {
 			out = append(out, &dns.TLSA{Hdr: hdr(dns.TypeTLSA), Usage: t.Usage, Selector: t.Selector,
 				MatchingType: t.MatchingType, Certificate: hex.EncodeToString(t.Data)})
 		}
+	case dns.TypePTR:
+		for _, p := range d.PTR {
+			out = append(out, &dns.PTR{Hdr: hdr(dns.TypePTR), Ptr: canonical(p)})
+		}
 	case dns.TypeCNAME:
 		if d.CNAME != "" {
 			out = append(out, &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: canonical(d.CNAME)})
@@ -150,4 +157,14 @@ func splitTXT(s string) []string {
 		s = s[255:]
 	}
 	return append(out, s)
+}
+
+// ReverseName returns the name under in-addr.arpa or ip6.arpa at which the
+// PTR records of addr sit ("1.2.0.192.in-addr.arpa"), for a Zone key.
+func ReverseName(addr string) (string, error) {
+	n, err := dns.ReverseAddr(addr)
+	if err != nil {
+		return "", fmt.Errorf("mxtest: %w", err)
+	}
+	return strings.TrimSuffix(n, "."), nil
 }

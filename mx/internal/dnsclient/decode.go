@@ -15,6 +15,7 @@ const (
 	TypeA     uint16 = 1
 	TypeCNAME uint16 = 5
 	TypeSOA   uint16 = 6
+	TypePTR   uint16 = 12
 	TypeMX    uint16 = 15
 	TypeTXT   uint16 = 16
 	TypeAAAA  uint16 = 28
@@ -65,7 +66,7 @@ type Record struct {
 	Type uint16
 	TTL  uint32
 
-	Target string     // CNAME target, MX exchange
+	Target string     // CNAME target, MX exchange, PTR name
 	Pref   uint16     // MX preference
 	Addr   netip.Addr // A, AAAA
 	Text   string     // TXT: the character-strings concatenated (RFC 7208 §3.3 style)
@@ -161,6 +162,8 @@ func convert(rr dns.RR) (Record, bool) {
 		rec.Addr = a
 	case *dns.CNAME:
 		rec.Target = strings.ToLower(v.Target)
+	case *dns.PTR:
+		rec.Target = strings.ToLower(v.Ptr)
 	case *dns.MX:
 		rec.Target = strings.ToLower(v.Mx)
 		rec.Pref = v.Preference
