@@ -21,6 +21,7 @@ type MemoryStore struct {
 	closed bool
 	sup    map[suppressionKey]Suppression // the suppression list, by (Address, Scope)
 	hist   *memHistory                    // the message history; nil until the first Keep
+	outbox map[string]*memOutbox          // the webhook outboxes, by endpoint
 }
 
 type memEntry struct {
