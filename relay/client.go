@@ -173,12 +173,15 @@ type Client struct {
 
 	tOnce  sync.Once
 	direct *Direct // the default transport, when Transport is nil
-	qOnce  sync.Once
-	q      *queue.Queue
-	stats  statsRecorder
-	events eventSink
-	recent recentRing
-	stash  deferredStash
+
+	callerOnce sync.Once
+	caller     *caller // what withCaller puts on contexts
+	qOnce      sync.Once
+	q          *queue.Queue
+	stats      statsRecorder
+	events     eventSink
+	recent     recentRing
+	stash      deferredStash
 
 	linkOnce  sync.Once
 	linkKeys  []cipher.AEAD

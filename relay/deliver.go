@@ -207,6 +207,8 @@ type attempt struct {
 
 	addrsLeft    int // of Direct.MaxMXAddresses
 	sessionsLeft int // of Direct.MaxMXSessions
+
+	bounceRules []string // the bounce rules reported as events in this attempt
 }
 
 // Deliver makes one attempt for the recipients of one domain: MX hosts in

@@ -107,6 +107,13 @@ type Direct struct {
 	// → no cap. A session reused from the pool does not count.
 	MaxMXSessions int
 
+	// BackoffRules map the replies receivers use to throttle or block a
+	// sender to an action on the MX host (see BackoffRule): slow it down,
+	// suspend it, or bounce. nil → DefaultBackoffRules(); an empty non-nil
+	// slice → none. The automatic back-off on 421s, refused connections
+	// and 4xx greetings applies either way.
+	BackoffRules []BackoffRule
+
 	// Logger receives structured records of each attempt. nil → the
 	// calling Client's Logger.
 	Logger *slog.Logger
@@ -116,19 +123,25 @@ type Direct struct {
 
 	debugMu sync.Mutex
 	pool    pool
+
+	rulesOnce sync.Once
+	rules     []BackoffRule // BackoffRules compiled
+	rulesErr  error
 }
 
 var _ Transport = (*Direct)(nil)
 
 // Validate checks the settings that would otherwise fail at every
-// connection (the EHLO name), so that the first call fails instead.
+// connection (the EHLO name, the back-off rules), so that the first call
+// fails instead.
 func (t *Direct) Validate() error {
 	if t.Hostname != "" {
 		if err := smtpclient.CheckHelloName(t.Hostname); err != nil {
 			return fmt.Errorf("%w: %w: Hostname: %w", ErrInvalidConfig, ErrInvalidEnvelope, err)
 		}
 	}
-	return nil
+	t.backoffRules()
+	return t.rulesErr
 }
 
 // CloseIdleConnections closes the sessions kept open for reuse.

@@ -30,10 +30,11 @@ const (
 	EventClicked                           // a tracked link was followed (URL; Machine)
 	EventApproved                          // an operator approved a held message (Client.Approve; Operator)
 	EventRejected                          // an operator rejected a held message, which was removed (Client.Reject; Operator)
+	EventBackoff                           // a back-off rule slowed or suspended an MX host, or bounced a recipient (Backoff; MX; the reply)
 )
 
 var eventNames = [...]string{"", "queued", "attempt", "delivered", "deferred", "bounced", "expired", "suppressed", "unsubscribed",
-	"complained", "delayed", "auto_replied", "unmatched", "opened", "clicked", "approved", "rejected"}
+	"complained", "delayed", "auto_replied", "unmatched", "opened", "clicked", "approved", "rejected", "backoff"}
 
 // String returns the event type's name, such as "delivered".
 func (t EventType) String() string {
@@ -105,6 +106,9 @@ type Event struct {
 	// Operator is who approved or rejected the message (EventApproved,
 	// EventRejected).
 	Operator string `json:"operator,omitempty"`
+	// Backoff is the back-off rule's action, for EventBackoff: the rule,
+	// the action, until when.
+	Backoff *Backoff `json:"backoff,omitempty"`
 
 	cause  error // a deferral's or bounce's original error, for Err
 	unique bool  // EventOpened, EventClicked: the first by a person (or by a machine) for this recipient of this message

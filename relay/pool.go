@@ -124,6 +124,9 @@ func (p *pool) sweep(now time.Time) {
 		if _, cooling := d.coolingUntil(now); cooling {
 			continue
 		}
+		if r, _ := d.ruleInForce(now); r != nil {
+			continue
+		}
 		delete(p.dests, host)
 	}
 }
@@ -193,6 +196,15 @@ func (p *pool) take(ctx context.Context, d *destination, key poolKey, fresh bool
 	}
 }
 
+// overLimit reports whether more connections are open to d than it is
+// allowed now (after a push-back or under a back-off rule), so that a
+// session coming back is closed rather than kept.
+func (p *pool) overLimit(d *destination) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return d.open > d.connLimit()
+}
+
 // drop gives back a slot reserved by take whose dial failed, or the slot
 // of a session closed for good.
 func (p *pool) drop(d *destination) {
@@ -205,7 +217,7 @@ func (p *pool) drop(d *destination) {
 // put returns a session after a transaction: kept for the next message if
 // it is healthy, under its message cap and reuse is on; closed otherwise.
 func (p *pool) put(d *destination, s *session, idle time.Duration) {
-	if idle <= 0 || s.cl.Err() != nil || s.uses >= d.limits.MaxMessagesPerConnection {
+	if idle <= 0 || s.cl.Err() != nil || s.uses >= d.limits.MaxMessagesPerConnection || s.retire || p.overLimit(d) {
 		s.quit()
 		p.drop(d)
 		return

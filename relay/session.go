@@ -27,11 +27,19 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 	d := c.pool.dest(host, c.limitsFor(host))
 	defer c.pool.release(d)
 	if until, cooling := d.coolingUntil(time.Now()); cooling {
+		why := "the host pushed back"
+		if r, _ := d.ruleInForce(time.Now()); r != nil && r.Suspend {
+			why = "suspended by back-off rule " + r.Name
+		}
 		a.lastErr = &Error{Host: host, Enhanced: "4.4.5",
-			Message: "the host pushed back; not connecting again before " + until.UTC().Format(time.RFC3339)}
+			Message: why + "; not connecting again before " + until.UTC().Format(time.RFC3339)}
 		return false
 	}
 	if err := d.waitTurn(ctx); err != nil {
+		var slow *errRuleRate
+		if errors.As(err, &slow) {
+			err = &Error{Host: host, Enhanced: "4.4.5", Message: slow.Error(), Err: err}
+		}
 		a.lastErr = err
 		return false
 	}
@@ -183,6 +191,9 @@ type session struct {
 	timer *time.Timer // closes it when idle too long (while in the pool)
 	// idleSince is when it went back to the pool.
 	idleSince time.Time
+	// retire: close it after this message, not back to the pool (a
+	// back-off rule suspended its host).
+	retire bool
 }
 
 // healthy checks an idle session with NOOP before it is reused.
@@ -231,6 +242,7 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 		if pushBack(err) {
 			d.pushedBack(time.Now())
 		}
+		a.backoff(ctx, d, err)
 		return nil, hostError(host, "connect", err)
 	}
 	name := a.source.Hostname
@@ -245,6 +257,7 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 	if err := cl.Hello(ctx, name); err != nil {
 		cl.Close()
 		log.Info("EHLO failed", "err", err)
+		a.backoff(ctx, d, err)
 		return nil, hostError(host, "EHLO", err)
 	}
 	s := &session{cl: cl, host: host, addr: ip}

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +79,11 @@ type shaper struct {
 	burst     float64
 	tokens    float64
 	lastToken time.Time
+
+	// rule is the back-off rule in force (backoffrules.go), until
+	// ruleUntil; nil when none.
+	rule      *BackoffRule
+	ruleUntil time.Time
 }
 
 func (s *shaper) init(l DestinationLimits) {
@@ -94,7 +100,45 @@ func (s *shaper) init(l DestinationLimits) {
 func (s *shaper) connLimit() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ruleActive(time.Now()) && s.rule.Slow > 0 {
+		return 1
+	}
 	return max(1, int(s.allowed))
+}
+
+// ruleActive reports whether a back-off rule is in force at now; s.mu is
+// held.
+func (s *shaper) ruleActive(now time.Time) bool {
+	return s.rule != nil && now.Before(s.ruleUntil)
+}
+
+// applyRule puts r in force from now for r.For, or extends it when it is
+// in force already. It reports whether that is news: no rule was in force,
+// or another one.
+func (s *shaper) applyRule(r *BackoffRule, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	news := !s.ruleActive(now) || s.rule.Name != r.Name
+	s.rule, s.ruleUntil = r, now.Add(r.For)
+	if r.Slow > 0 {
+		// The host said how it wants to be treated: the rule's pace
+		// replaces the pause after its push-back.
+		s.until = time.Time{}
+		if news {
+			s.tokens = min(s.tokens, 1)
+		}
+	}
+	return news
+}
+
+// ruleInForce returns the back-off rule in force at now and its end.
+func (s *shaper) ruleInForce(now time.Time) (*BackoffRule, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ruleActive(now) {
+		return nil, time.Time{}
+	}
+	return s.rule, s.ruleUntil
 }
 
 // pushedBack records a 421, a refused connection or a 4xx greeting.
@@ -120,24 +164,64 @@ func (s *shaper) succeeded() {
 	}
 }
 
-// coolingUntil reports the end of the current back-off, if any.
+// coolingUntil reports the end of the current back-off, if any: the
+// pause after a push-back, or a suspension by a back-off rule.
 func (s *shaper) coolingUntil(now time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.until, now.Before(s.until)
+	until := s.until
+	if s.ruleActive(now) && s.rule.Suspend {
+		until = later(until, s.ruleUntil)
+	}
+	return until, now.Before(until)
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// maxRuleWait is the longest a message waits for its turn under a
+// back-off rule's Slow rate; beyond it the recipients are deferred and
+// the queue retries them.
+const maxRuleWait = 5 * time.Second
+
+// errRuleRate is waitTurn's answer when a back-off rule's rate would make
+// the message wait longer than maxRuleWait.
+type errRuleRate struct {
+	rule *BackoffRule
+	next time.Time
+}
+
+func (e *errRuleRate) Error() string {
+	return fmt.Sprintf("slowed to %d messages a minute by back-off rule %s; next turn at %s",
+		e.rule.Slow, e.rule.Name, e.next.UTC().Format(time.RFC3339))
 }
 
 // waitTurn waits until the rate limit lets one more message go.
 func (s *shaper) waitTurn(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		if s.ratePerS == 0 {
+		now := time.Now()
+		rate, burst := s.ratePerS, s.burst
+		var slow *BackoffRule
+		if s.ruleActive(now) && s.rule.Slow > 0 {
+			slow = s.rule
+			if r := float64(slow.Slow) / 60; rate == 0 || r < rate {
+				rate, burst = r, 1
+			}
+		}
+		if rate == 0 {
 			s.mu.Unlock()
 			return nil
 		}
-		now := time.Now()
 		if !s.lastToken.IsZero() {
-			s.tokens = min(s.burst, s.tokens+now.Sub(s.lastToken).Seconds()*s.ratePerS)
+			s.tokens = min(burst, s.tokens+now.Sub(s.lastToken).Seconds()*rate)
+		} else {
+			s.tokens = min(s.tokens, burst)
 		}
 		s.lastToken = now
 		if s.tokens >= 1 {
@@ -145,8 +229,11 @@ func (s *shaper) waitTurn(ctx context.Context) error {
 			s.mu.Unlock()
 			return nil
 		}
-		wait := time.Duration((1 - s.tokens) / s.ratePerS * float64(time.Second))
+		wait := time.Duration((1 - s.tokens) / rate * float64(time.Second))
 		s.mu.Unlock()
+		if slow != nil && wait > maxRuleWait {
+			return &errRuleRate{rule: slow, next: now.Add(wait)}
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

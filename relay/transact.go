@@ -58,11 +58,13 @@ func (a *attempt) transact(ctx context.Context, s *session, d *destination) bool
 		if saw421(tx, err) {
 			d.pushedBack(time.Now())
 		}
+		ruled := a.backoff(ctx, d, err)
 		if tx == nil {
 			// Nothing was sent (invalid envelope) or the session broke
 			// before MAIL: every recipient of the batch gets the reason.
 			for _, i := range batch {
 				a.setErr(i, s, err)
+				a.bounceByRule(i, ruled)
 			}
 			if isSessionFault(err) {
 				a.deferRest(rest, s, err)
@@ -76,6 +78,11 @@ func (a *attempt) transact(ctx context.Context, s *session, d *destination) bool
 			rr := tx.Rcpts[j]
 			if rr.Err == nil {
 				a.setDelivered(i, s, tx.Final)
+				continue
+			}
+			if r := a.backoff(ctx, d, rr.Err); r != nil && r.Bounce {
+				a.setErr(i, s, rr.Err)
+				a.bounceByRule(i, r)
 				continue
 			}
 			if tooMany(rr.Err) {
@@ -96,6 +103,14 @@ func (a *attempt) transact(ctx context.Context, s *session, d *destination) bool
 			return true
 		}
 		pending = append(again, rest...)
+		if r, until := d.ruleInForce(time.Now()); r != nil && r.Suspend {
+			// The host asked us to stop: the rest waits for the queue,
+			// and the session is not kept.
+			s.retire = true
+			a.deferRest(pending, s, &Error{Host: s.host, Enhanced: "4.4.5",
+				Message: "suspended by back-off rule " + r.Name + " until " + until.UTC().Format(time.RFC3339)})
+			return true
+		}
 	}
 	a.deferRest(pending, s, ctx.Err())
 	return true
@@ -148,6 +163,19 @@ func (a *attempt) setDelivered(i int, s *session, final smtpclient.Reply) {
 	r.Status = Delivered
 	r.Code, r.Enhanced, r.Message = final.Code, final.Enhanced, final.Text()
 	r.MX, r.TLS, r.Source = s.host, s.tls, s.local.String()
+}
+
+// bounceByRule makes recipient i's failure permanent when back-off rule r
+// says retrying will not succeed.
+func (a *attempt) bounceByRule(i int, r *BackoffRule) {
+	if r == nil || !r.Bounce {
+		return
+	}
+	res := &a.results[i]
+	if res.Status == Deferred {
+		res.Status = Bounced
+		res.Message += ruleNote(r)
+	}
 }
 
 func (a *attempt) setErr(i int, s *session, err error) {

@@ -90,21 +90,28 @@ func (c *Client) CloseIdleConnections() {
 	}
 }
 
-// callerKey carries the calling Client's Trace and Logger to its
+// callerKey carries the calling Client's Trace, Logger and events to its
 // transport, which uses them where it has none of its own.
 type callerKey struct{}
 
 type caller struct {
 	trace  *Trace
 	logger *slog.Logger
+	client *Client // for the events a transport reports (EventBackoff)
 }
 
-// withCaller puts c's Trace and Logger on ctx.
+// withCaller puts c's Trace, Logger and events on ctx. The value is made
+// once per Client, so this costs one small allocation per call.
 func (c *Client) withCaller(ctx context.Context) context.Context {
-	if c.Trace == nil && c.Logger == nil {
-		return ctx
+	c.callerOnce.Do(func() { c.caller = &caller{trace: c.Trace, logger: c.Logger, client: c} })
+	return context.WithValue(ctx, callerKey{}, c.caller)
+}
+
+// emitFor reports e as an event of the Client that called, if any.
+func emitFor(ctx context.Context, e Event) {
+	if cl, ok := ctx.Value(callerKey{}).(*caller); ok && cl.client != nil {
+		cl.client.emit(e)
 	}
-	return context.WithValue(ctx, callerKey{}, &caller{trace: c.Trace, logger: c.Logger})
 }
 
 // traceOf returns the Trace of the Client that called, or nil.
