@@ -18,14 +18,30 @@
 // call returns; the file is memory-mapped, and its pages, though counted in
 // the process's RSS, are file-backed and reclaimable by the kernel.
 //
+// Outboxes: Store implements queue.OutboxStore, so webhook deliveries wait
+// in the queue's file. The bucket "outbox", created by the first
+// AppendOutbox, holds a bucket for each endpoint: its items under their
+// Seq, oldest first, and a head record with the Seq counter, the item
+// count, the failed attempts and the lease, so that a claim reads the
+// head and the items it takes, and an ack deletes those. AppendOutbox,
+// ClaimOutbox, AckOutbox and RetryOutbox share commits with the other
+// writes and are durable on return, as Put is; a claim that gets nothing
+// (an empty, retried or leased outbox) is a read, with no commit. Times
+// are kept to the microsecond.
+//
 // Crashes: the file is locked by the process that opened it. A second Open
 // of the same file fails after Options.Timeout with ErrLocked instead of
 // hanging. Since no other process can hold leases, Open returns every job
 // leased by a previous (crashed) process to the queue at once: delivery is
-// at least once. A record that cannot be decoded is reported with its job
-// id as a *queue.CorruptError by Get, logged and set aside by Claim (and
-// counted by Stats.Corrupt from then on), skipped by List, and removed by
-// Cancel; the rest of the queue keeps working.
+// at least once. It ends the previous process's outbox leases likewise:
+// their endpoints are due at once, their attempts kept, and the old tokens
+// give queue.ErrLeaseLost. A record that cannot be decoded is reported with
+// its job id as a *queue.CorruptError by Get, logged and set aside by Claim
+// (and counted by Stats.Corrupt from then on), skipped by List, and removed
+// by Cancel; the rest of the queue keeps working. A damaged outbox record
+// gives an error that matches queue.ErrCorrupt from the calls that read it
+// (ClaimOutbox of its endpoint, Outboxes); the other endpoints keep
+// working.
 //
 // Damaged files: bbolt keeps no checksum of its data pages and trusts the
 // file it maps, so a file damaged outside the library (a disk or file

@@ -56,7 +56,7 @@ func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
 
 // OpenWith opens the queue file at path, creating it only if no file is
 // there. Jobs leased when the file was last closed (a crash) are made due
-// again at once.
+// again at once, and the outboxes' leases are ended.
 //
 // An existing file is checked first; a file that is empty, truncated or
 // damaged gives an error that matches ErrCorrupt, never a panic, and is
@@ -108,7 +108,10 @@ func OpenWith(path string, o Options) (*Store, error) {
 					return err
 				}
 			}
-			return s.recoverLeases(tx{btx})
+			if err := s.recoverLeases(tx{btx}); err != nil {
+				return err
+			}
+			return s.endOutboxLeases(tx{btx})
 		})
 	}); err != nil {
 		db.Close()
