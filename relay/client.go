@@ -159,6 +159,9 @@ type Client struct {
 	// EventBuffer sizes the buffer in front of Events. 0 →
 	// DefaultEventBuffer.
 	EventBuffer int
+	// Webhooks POST the events to HTTP endpoints, durably, while Run
+	// runs (see WebhookOptions).
+	Webhooks WebhookOptions
 
 	// Transport delivers each domain's envelope. nil → a Direct transport
 	// (to the recipients' MX hosts) made from Hostname, Resolver, Port and
@@ -178,8 +181,10 @@ type Client struct {
 	caller     *caller // what withCaller puts on contexts
 	qOnce      sync.Once
 	q          *queue.Queue
+	enqueuing  sync.Map // job id → chan struct{} closed once Enqueue has emitted EventQueued
 	stats      statsRecorder
 	events     eventSink
+	hooks      webhooks
 	recent     recentRing
 	stash      deferredStash
 
@@ -523,6 +528,9 @@ func (c *Client) checkConfig() error {
 		return err
 	}
 	if err := c.checkBounceDomain(); err != nil {
+		return err
+	}
+	if _, err := c.webhookSetup(); err != nil {
 		return err
 	}
 	return c.checkSources()

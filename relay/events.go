@@ -147,6 +147,7 @@ type eventSink struct {
 func (c *Client) emit(e Event) {
 	c.stats.record(&e)
 	c.recent.add(&e)
+	c.feedWebhooks(&e)
 	if c.Events == nil {
 		return
 	}

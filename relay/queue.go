@@ -138,9 +138,26 @@ func originOf(job *queue.Job) origin {
 }
 
 // enqueue stores job through the queue, which wakes an idle worker.
+//
+// A worker may claim the job as soon as the store holds it, before the
+// queue's Enqueued hook has emitted EventQueued; Deliver waits for the
+// gate enqueue holds open meanwhile, so that a message's events come in
+// order, queued before its first attempt.
 func (c *Client) enqueue(ctx context.Context, job *queue.Job) (string, error) {
 	job.RoutingKey = routingKey(job)
-	id, err := c.Queue().Enqueue(ctx, job)
+	q := c.Queue()
+	if job.ID == "" {
+		now := time.Now()
+		if q.Now != nil {
+			now = q.Now()
+		}
+		job.ID = queue.NewID(now)
+	}
+	gate := make(chan struct{})
+	c.enqueuing.Store(job.ID, gate)
+	id, err := q.Enqueue(ctx, job)
+	c.enqueuing.Delete(job.ID)
+	close(gate)
 	if err != nil {
 		return "", fmt.Errorf("relay: enqueue: %w", err)
 	}
@@ -153,8 +170,10 @@ func routingKey(job *queue.Job) string {
 	return queue.DomainOf(job.Recipients[0].Addr)
 }
 
-// Run delivers queued messages until ctx ends, then lets deliveries in
-// flight finish within the queue's grace period and returns ctx.Err().
+// Run delivers queued messages, and the webhooks' outboxes, until ctx
+// ends, then lets deliveries in flight finish within the queue's grace
+// period, appends the events they emitted to the outboxes and returns
+// ctx.Err().
 // Without a Store it returns ErrNoStore at once, and with a malformed
 // Hostname or Source the configuration error (ErrInvalidEnvelope,
 // ErrUnknownSource).
@@ -169,7 +188,21 @@ func (c *Client) Run(ctx context.Context) error {
 	sweep, stop := context.WithCancel(ctx)
 	defer stop()
 	go c.sweepHistory(sweep)
-	return c.Queue().Run(ctx)
+	w, _ := c.webhookSetup() // checked by checkConfig
+	if w == nil {
+		return c.Queue().Run(ctx)
+	}
+	// The dispatcher stops with ctx, giving back the batches in flight;
+	// what the last deliveries emitted is appended before Run returns,
+	// for the next Run to send.
+	var wg sync.WaitGroup
+	wg.Go(func() { c.runWebhooks(ctx, w) })
+	err := c.Queue().Run(ctx)
+	flush, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	c.flushWebhooks(flush)
+	cancel()
+	wg.Wait()
+	return err
 }
 
 // Queue returns the queue over Store through which Enqueue stores and Run
@@ -200,6 +233,9 @@ func (c *Client) Queue() *queue.Queue {
 // was signed when enqueued) to the job's remaining recipients. It
 // implements queue.Deliverer; Run calls it.
 func (c *Client) Deliver(ctx context.Context, job *queue.Job) []queue.Outcome {
+	if gate, ok := c.enqueuing.Load(job.ID); ok {
+		<-gate.(chan struct{}) // see enqueue
+	}
 	rcpts := job.Remaining()
 	o := originOf(job)
 	if s, ok := job.Metadata[sourceKey]; ok {
