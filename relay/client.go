@@ -162,6 +162,9 @@ type Client struct {
 	// Webhooks POST the events to HTTP endpoints, durably, while Run
 	// runs (see WebhookOptions).
 	Webhooks WebhookOptions
+	// Alerts watch the rates, the MX hosts, the queue and the sending
+	// domains' setup while Run runs (see AlertOptions).
+	Alerts AlertOptions
 
 	// Transport delivers each domain's envelope. nil → a Direct transport
 	// (to the recipients' MX hosts) made from Hostname, Resolver, Port and
@@ -185,6 +188,7 @@ type Client struct {
 	stats      statsRecorder
 	events     eventSink
 	hooks      webhooks
+	alerts     alertWatch
 	recent     recentRing
 	stash      deferredStash
 
@@ -531,6 +535,9 @@ func (c *Client) checkConfig() error {
 		return err
 	}
 	if _, err := c.webhookSetup(); err != nil {
+		return err
+	}
+	if _, err := c.alertSetup(); err != nil {
 		return err
 	}
 	return c.checkSources()

@@ -31,10 +31,11 @@ const (
 	EventApproved                          // an operator approved a held message (Client.Approve; Operator)
 	EventRejected                          // an operator rejected a held message, which was removed (Client.Reject; Operator)
 	EventBackoff                           // a back-off rule slowed or suspended an MX host, or bounced a recipient (Backoff; MX; the reply)
+	EventAlert                             // an alert fired or resolved (Alert; see AlertOptions)
 )
 
 var eventNames = [...]string{"", "queued", "attempt", "delivered", "deferred", "bounced", "expired", "suppressed", "unsubscribed",
-	"complained", "delayed", "auto_replied", "unmatched", "opened", "clicked", "approved", "rejected", "backoff"}
+	"complained", "delayed", "auto_replied", "unmatched", "opened", "clicked", "approved", "rejected", "backoff", "alert"}
 
 // String returns the event type's name, such as "delivered".
 func (t EventType) String() string {
@@ -109,6 +110,8 @@ type Event struct {
 	// Backoff is the back-off rule's action, for EventBackoff: the rule,
 	// the action, until when.
 	Backoff *Backoff `json:"backoff,omitempty"`
+	// Alert is the alert that fired or resolved, for EventAlert.
+	Alert *Alert `json:"alert,omitempty"`
 
 	cause  error // a deferral's or bounce's original error, for Err
 	unique bool  // EventOpened, EventClicked: the first by a person (or by a machine) for this recipient of this message
@@ -147,6 +150,7 @@ type eventSink struct {
 func (c *Client) emit(e Event) {
 	c.stats.record(&e)
 	c.recent.add(&e)
+	c.observeAlert(&e)
 	c.feedWebhooks(&e)
 	if c.Events == nil {
 		return

@@ -188,6 +188,9 @@ func (c *Client) Run(ctx context.Context) error {
 	sweep, stop := context.WithCancel(ctx)
 	defer stop()
 	go c.sweepHistory(sweep)
+	if a, _ := c.alertSetup(); a != nil { // checked by checkConfig
+		go c.runAlerts(sweep, a)
+	}
 	w, _ := c.webhookSetup() // checked by checkConfig
 	if w == nil {
 		return c.Queue().Run(ctx)

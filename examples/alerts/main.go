@@ -1,21 +1,25 @@
-// Command alerts shows how an application watches its sending: it wires
-// relay.Client.Events to a BounceMonitor (monitor.go) that raises an
-// alert when a recipient domain bounces more than 20% of its last 20
-// messages (once it has at least 10), and a notice when that is over; then
-// it prints the per-domain counters of Client.Stats().
+// Command alerts shows the alert rules of relay.Client watching a sender:
+// a recipient domain whose bounce rate crosses a threshold, an MX host
+// that defers message after message and then recovers, and a host that
+// a back-off rule suspends after a provider's "slow down" reply. Each
+// alert is printed once when it fires, again if it turns from warning to
+// error, and once when it resolves.
 //
-// Everything runs offline against relay/relaytest: three domains, each
-// with its own MX host. good.example accepts everyone, mixed.example
-// refuses one recipient in ten (below the threshold), and bad.example —
-// a stale mailing list, say — refuses four in five until the list is
-// cleaned.
+// Everything runs offline against relay/relaytest: good.example accepts
+// everyone; bad.example — a stale mailing list — refuses four in five;
+// busy.example answers 451 for a while; and yahoo.example answers with
+// Yahoo's [TSS04] throttling text.
+//
+// The program evaluates the rules with Client.CheckAlerts after each step
+// so that its output is the same at every run; an application calls
+// Client.Run, which evaluates them every AlertOptions.Interval.
 //
 //	go run ./examples/alerts
 package main
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -25,7 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mxrelay/mxrelay/mime"
@@ -41,21 +45,17 @@ func main() {
 	}
 }
 
-// perDomain is how many messages go to each domain, one recipient each.
-const perDomain = 20
-
-// domains and which of their users (by number) do not exist.
-var domains = []struct {
-	name    string
-	unknown func(user int) bool
-}{
-	{"good.example", func(int) bool { return false }},
-	{"mixed.example", func(u int) bool { return u%10 == 3 }},
-	{"bad.example", func(u int) bool { return u%5 != 0 }},
+// rules are the alert rules of the program: the shipped ones judge a
+// day's mail and need a thousand messages; these judge the few messages
+// of a demonstration.
+var rules = []relay.AlertRule{
+	{Name: "bounce-rate", Kind: relay.AlertBounceRate, Warning: 0.2, Error: 0.5,
+		Window: time.Hour, MinMessages: 10, PerDomain: true},
+	{Name: "deferral-streak", Kind: relay.AlertDeferrals, Warning: 5, Error: 10},
+	{Name: "backoff", Kind: relay.AlertBackoff},
 }
 
-// run sends the messages, prints the alerts as they come and the
-// counters at the end.
+// run sends to each domain in turn and prints the alerts as they change.
 func run(ctx context.Context, out io.Writer) error {
 	// 1. An offline internet: one MX host per domain.
 	srv, err := relaytest.NewServer()
@@ -63,118 +63,90 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer srv.Close()
-	for _, d := range domains {
-		host := "mx." + d.name
-		_, err := srv.AddHost(host, relaytest.HostConfig{
-			RcptReply: func(rcpt string) *relaytest.Reply {
-				if d.unknown(userNumber(rcpt)) {
-					return &relaytest.Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}
-				}
-				return nil
-			},
-		})
-		if err != nil {
-			return err
-		}
-		srv.AddDomain(d.name, host)
-	}
-
-	// 2. The monitor, fed by the client's event hook. The hook runs on a
-	// goroutine of the client's; alerts are written under a lock, and
-	// every final outcome is counted so that run knows when the monitor
-	// has seen them all.
-	var mu sync.Mutex
-	monitor := &BounceMonitor{
-		Threshold:   0.20,
-		MinMessages: 10,
-		Window:      20,
-		Notify: func(a Alert) {
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintln(out, a)
+	var busy atomic.Bool
+	busy.Store(true)
+	hosts := map[string]func(rcpt string) *relaytest.Reply{
+		"good.example": func(string) *relaytest.Reply { return nil },
+		"bad.example": func(rcpt string) *relaytest.Reply {
+			if userNumber(rcpt)%5 != 0 {
+				return &relaytest.Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}
+			}
+			return nil
+		},
+		"busy.example": func(string) *relaytest.Reply {
+			if busy.Load() {
+				return &relaytest.Reply{Code: 451, Enhanced: "4.3.2", Text: "system busy, try later"}
+			}
+			return nil
+		},
+		"yahoo.example": func(string) *relaytest.Reply {
+			return &relaytest.Reply{Code: 421, Enhanced: "4.7.0",
+				Text: "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints"}
 		},
 	}
-	say := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(out, format+"\n", args...)
+	for _, d := range slices.Sorted(maps.Keys(hosts)) {
+		if _, err := srv.AddHost("mx."+d, relaytest.HostConfig{RcptReply: hosts[d]}); err != nil {
+			return err
+		}
+		srv.AddDomain(d, "mx."+d)
 	}
-	outcomes := make(chan struct{}, 100)
+
+	// 2. The client, its rules, and where alerts go: Notify here; they
+	// are also EventAlert events, and reach the webhooks.
 	client := srv.Client()
-	client.Events = func(e relay.Event) {
-		monitor.Observe(e)
-		switch e.Type {
-		case relay.EventDelivered, relay.EventBounced, relay.EventExpired:
-			outcomes <- struct{}{}
+	client.Alerts = relay.AlertOptions{Rules: rules, Notify: func(a relay.Alert) {
+		fmt.Fprintln(out, " ", a)
+	}}
+	step := func(title string, domain string, from, to int) error {
+		fmt.Fprintf(out, "%s\n", title)
+		for u := from; u < to; u++ {
+			if err := send(ctx, client, fmt.Sprintf("user%d@%s", u, domain)); err != nil {
+				return err
+			}
 		}
-	}
-
-	// 3. Send: the domains take turns, one message at a time.
-	var addrs []string
-	for u := range perDomain {
-		for _, d := range domains {
-			addrs = append(addrs, fmt.Sprintf("user%d@%s", u, d.name))
-		}
-	}
-	say("sending %d messages to each of %d domains", perDomain, len(domains))
-	if err := send(ctx, client, addrs, outcomes); err != nil {
+		_, err := client.CheckAlerts(ctx)
 		return err
 	}
 
-	// 4. The list of bad.example is cleaned: only addresses that exist.
-	// Once the bounces have left the window, the alert resolves.
-	addrs = addrs[:0]
-	for u := range perDomain {
-		addrs = append(addrs, fmt.Sprintf("user%d@bad.example", 5*(perDomain+u)))
+	// 3. The steps.
+	if err := step("20 messages to good.example", "good.example", 0, 20); err != nil {
+		return err
 	}
-	say("sending %d messages to the cleaned list of bad.example", len(addrs))
-	if err := send(ctx, client, addrs, outcomes); err != nil {
+	if err := step("20 messages to bad.example, a stale list", "bad.example", 0, 20); err != nil {
+		return err
+	}
+	if err := step("6 messages to busy.example, which is busy", "busy.example", 0, 6); err != nil {
+		return err
+	}
+	busy.Store(false)
+	if err := step("3 messages to busy.example, which has recovered", "busy.example", 6, 9); err != nil {
+		return err
+	}
+	if err := step("1 message to yahoo.example, which throttles", "yahoo.example", 0, 1); err != nil {
 		return err
 	}
 
-	// 5. The counters: Client.Stats() keeps them by domain and by MX host
-	// since the client started, which a periodic check can alert on too.
-	// Being totals, they remember bad.example's bounces after the list was
-	// cleaned: the reason the monitor keeps a window of recent outcomes.
-	st := client.Stats()
-	mu.Lock()
-	defer mu.Unlock()
-	fmt.Fprintln(out, "per-domain counters from Client.Stats():")
-	fmt.Fprintf(out, "  %-14s %9s %7s %11s\n", "domain", "delivered", "bounced", "bounce rate")
-	for _, name := range slices.Sorted(maps.Keys(st.ByDomain)) {
-		c := st.ByDomain[name]
-		fmt.Fprintf(out, "  %-14s %9d %7d %10.1f%%\n", name, c.Delivered, c.Bounced, 100*c.BounceRate())
+	// 4. What is still firing.
+	fmt.Fprintln(out, "firing now:")
+	for _, a := range client.FiringAlerts() {
+		fmt.Fprintf(out, "  %-7s %-11s %s\n", a.Severity, a.Rule, cmp.Or(a.Subject, "(all mail)"))
 	}
-	fmt.Fprintf(out, "events dropped: %d\n", st.EventsDropped)
 	return nil
 }
 
-// send sends one message to each address in turn, then waits (bounded)
-// until the event hook has seen every outcome.
-func send(ctx context.Context, client *relay.Client, addrs []string, outcomes <-chan struct{}) error {
-	for _, to := range addrs {
-		msg := &mime.Message{
-			From:    mail.Address{Address: "news@example.org"},
-			To:      []mail.Address{{Address: to}},
-			Subject: "Our monthly news",
-			Text:    "Hello,\n\nhere is what happened this month.\n",
-		}
-		// A bounce is a result, not a failure of the program: the
-		// per-recipient outcome goes to the event hook.
-		if _, err := client.Send(ctx, msg); err != nil && !relay.IsPermanent(err) {
-			return err
-		}
+// send sends one message. A bounce or a deferral is a result, not a
+// failure of the program: Send without a queue reports it as an error
+// that names the recipient, which the alerts count through the events.
+func send(ctx context.Context, client *relay.Client, to string) error {
+	msg := &mime.Message{
+		From:    mail.Address{Address: "news@example.org"},
+		To:      []mail.Address{{Address: to}},
+		Subject: "Our monthly news",
+		Text:    "Hello,\n\nhere is what happened this month.\n",
 	}
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	for range addrs {
-		select {
-		case <-outcomes:
-		case <-timer.C:
-			return errors.New("alerts: the event hook did not see every outcome in time")
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	res, err := client.Send(ctx, msg)
+	if res == nil {
+		return err
 	}
 	return nil
 }
