@@ -7,9 +7,11 @@
 //
 // Open (or New, on an existing *pgxpool.Pool) creates the schema it is
 // given (Options.Schema, "mxrelay" by default; a plain lower-case name,
-// anything else is refused with ErrInvalidSchema) with a jobs table, a meta
-// table that records the schema version, and the claim_keyed function
-// (Claim under a per-key cap, run in the server). Creation and upgrades
+// anything else is refused with ErrInvalidSchema) with a jobs table, the
+// tables of the add-on interfaces (suppressions; history and
+// history_rcpt; outbox_heads and outbox_items), a meta table that
+// records the schema version, and the claim_keyed function (Claim under a
+// per-key cap, run in the server). Creation and upgrades
 // run in one transaction under an advisory lock, so processes that start
 // together migrate once; a schema written by a newer release is refused with a
 // *SchemaVersionError (ErrSchemaTooNew). Each job is one row; its message
@@ -75,6 +77,28 @@
 // processes at once are all kept; Expire deletes the oldest rows, passing
 // over those a Keep holds; Forget locks the records it changes. Times are
 // kept to the microsecond, PostgreSQL's precision.
+//
+// # Outboxes
+//
+// Store is also a queue.OutboxStore (schema version 4), so that webhook
+// deliveries live in the queue's database and the processes that share
+// it share the outboxes. outbox_items holds each item (endpoint, Seq,
+// Time, Data as bytea); outbox_heads one row per endpoint ever appended
+// to, with the next Seq, the failed attempts, next attempt and last
+// error, and the lease (owner, a random token, its end). A head row is
+// kept when its outbox empties, so that a Seq is never given twice.
+// Every change to an endpoint takes its head row's lock: AppendOutbox is
+// one statement that reserves the Seqs in the head rows (in endpoint
+// order, so that appends to the same endpoints never deadlock) and
+// inserts the items, durable on return; ClaimOutbox is one round trip and
+// one transaction that locks the head row and only then reads the head of
+// the outbox, so no two claims in any processes take one lease and none
+// sees items an AckOutbox has removed; AckOutbox and RetryOutbox are one
+// statement each, fenced by the token (queue.ErrLeaseLost). As with jobs,
+// due times and lease ends are compared with the caller's clock
+// (OutboxClaim.Now), leases survive a restart, and claims commit with
+// synchronous_commit off. Endpoint names are text in byte order
+// (collation "C"); one that is not UTF-8 is refused with queue.ErrInvalid.
 //
 // # Tests
 //

@@ -198,8 +198,8 @@ func TestHistoryForgetRacesKeep(t *testing.T) {
 }
 
 // TestHistoryUpgrade: a schema at version 2 (jobs and suppressions)
-// gains the history tables when a store opens it, and keeps its jobs and
-// suppressions.
+// gains the history tables (and the later ones) when a store opens it,
+// and keeps its jobs and suppressions.
 func TestHistoryUpgrade(t *testing.T) {
 	dsn := testDSN(t)
 	schema := newSchema(t, dsn)
@@ -214,7 +214,8 @@ func TestHistoryUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	psql(t, dsn, "DROP TABLE "+schema+".history_rcpt, "+schema+".history; UPDATE "+schema+".meta SET version = 2")
+	psql(t, dsn, "DROP TABLE "+schema+".history_rcpt, "+schema+".history, "+schema+".outbox_items, "+
+		schema+".outbox_heads; UPDATE "+schema+".meta SET version = 2")
 	s = openStore(t, dsn, schema)
 	if _, err := s.Get(ctx, job.ID); err != nil {
 		t.Fatalf("Get after the upgrade: %v", err)

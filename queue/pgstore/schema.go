@@ -14,7 +14,7 @@ import (
 // understands. A database whose schema has a higher version was migrated by
 // a newer release of this package; Open refuses it with a
 // *SchemaVersionError rather than guess.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // ErrSchemaTooNew matches (errors.Is) a *SchemaVersionError: the schema
 // was created by a newer release of pgstore.
@@ -133,6 +133,38 @@ var migrations = []string{
 		CONSTRAINT history_rcpt_entry CHECK (jsonb_typeof(entry) = 'object')
 	);
 	CREATE INDEX history_rcpt_addr ON {s}.history_rcpt (addr_fold, id);`,
+
+	// 4: the webhook outboxes (queue.OutboxStore). outbox_heads holds one
+	// row per endpoint ever appended to, kept when its outbox empties so
+	// that next_seq (the Seq the next item gets) never goes back; its row
+	// lock orders appends, claims, acks and retries of the endpoint in
+	// every process. attempts, next_attempt (NULL: due at once) and
+	// last_error are the failures since the last AckOutbox; the lease
+	// columns are all NULL or all set, as in jobs. outbox_items holds the
+	// items; its primary key serves a claim (the head of one endpoint in
+	// Seq order) and Outboxes. Endpoint names compare byte by byte
+	// (collation "C"), as Go strings do.
+	`CREATE TABLE {s}.outbox_heads (
+		endpoint     text COLLATE "C" PRIMARY KEY,
+		next_seq     bigint NOT NULL,
+		attempts     integer NOT NULL DEFAULT 0,
+		next_attempt timestamptz,
+		last_error   text NOT NULL DEFAULT '',
+		lease_owner  text,
+		lease_token  text,
+		lease_until  timestamptz,
+		CONSTRAINT outbox_heads_endpoint CHECK (endpoint <> ''),
+		CONSTRAINT outbox_heads_lease CHECK (
+			(lease_token IS NULL) = (lease_until IS NULL) AND
+			(lease_token IS NULL) = (lease_owner IS NULL))
+	);
+	CREATE TABLE {s}.outbox_items (
+		endpoint text COLLATE "C" NOT NULL REFERENCES {s}.outbox_heads,
+		seq      bigint NOT NULL,
+		time     timestamptz NOT NULL,
+		data     bytea NOT NULL,
+		PRIMARY KEY (endpoint, seq)
+	);`,
 }
 
 // migrate creates or upgrades the schema under a transaction-scoped

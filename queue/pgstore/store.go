@@ -65,6 +65,7 @@ type Store struct {
 	channel  string // LISTEN/NOTIFY channel
 	sql      statements
 	hsql     historySQL
+	osql     outboxSQL
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -202,6 +203,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error
 	}
 	s.sql = prepareSQL(s.q)
 	s.hsql = prepareHistorySQL(s.q)
+	s.osql = prepareOutboxSQL(s.q)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for range o.Committers {
 		s.wg.Add(1)

@@ -40,8 +40,8 @@ func TestSuppressionsUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	psql(t, dsn, "DROP TABLE "+schema+".suppressions, "+schema+".history_rcpt, "+schema+".history; "+
-		"UPDATE "+schema+".meta SET version = 1")
+	psql(t, dsn, "DROP TABLE "+schema+".suppressions, "+schema+".history_rcpt, "+schema+".history, "+
+		schema+".outbox_items, "+schema+".outbox_heads; UPDATE "+schema+".meta SET version = 1")
 	s = openStore(t, dsn, schema)
 	if _, err := s.Get(ctx, testJob(1, "x.example").ID); err != nil {
 		t.Fatalf("Get after the upgrade: %v", err)
