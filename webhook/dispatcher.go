@@ -67,10 +67,12 @@ type Dispatcher struct {
 	// most MaxMaxBatchBytes (4 MiB), which keeps bodies under
 	// MaxBodySize.
 	MaxBatchBytes int
-	// Timeout bounds one POST, from dialling to the end of the answer.
+	// Timeout bounds one attempt at a batch, from its claim from the
+	// store to the end of the answer (dialling and sending included).
 	// Zero: DefaultTimeout (30 s). The store's lease on a batch lasts half
 	// as long again, so that no other sender takes a batch whose POST may
-	// still be under way.
+	// still be under way, and the removal of a delivered batch has time
+	// to happen under the lease.
 	Timeout time.Duration
 	// MaxAge is how long an item may wait: an item found at the head of
 	// its outbox older than this (by OutboxEntry.Time) is removed unsent
@@ -134,6 +136,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for i := range cfg.endpoints {
 		wake[i] = make(chan struct{}, 1)
 		senders[i] = &sender{cfg: cfg, ep: &cfg.endpoints[i], name: cfg.endpoints[i].name(), wake: wake[i], stats: &d.stats}
+		// List the endpoint in Stats now, in the order of Endpoints, not
+		// when its sender first has something to count.
+		d.stats.update(senders[i].name, func(*EndpointStats) {})
 	}
 	d.mu.Lock()
 	d.wake = wake

@@ -103,7 +103,7 @@ func (s *sender) step(ctx context.Context) (pause, error) {
 	if body == nil {
 		return pause{}, s.delivered(ctx, b, 0, invalid)
 	}
-	if err := s.post(ctx, b, body); err != nil {
+	if err := s.post(ctx, b, body, now); err != nil {
 		return s.failed(ctx, b, err)
 	}
 	return pause{}, s.delivered(ctx, b, len(b.Items)-len(invalid), invalid)
@@ -118,9 +118,13 @@ func (s *sender) expired(b *queue.OutboxBatch, now time.Time) int {
 	return n
 }
 
-// post sends body, the payload of b, and returns nil for a 2xx.
-func (s *sender) post(ctx context.Context, b *queue.OutboxBatch, body []byte) error {
-	pctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+// post sends body, the payload of b, claimed at claimed, and returns nil
+// for a 2xx. Timeout counts from the claim, not from the start of the
+// POST: the lease ends at claimed+lease, and the POST must be over by
+// then however long the claim took, or another sender could take the
+// batch and POST it while this one is still under way.
+func (s *sender) post(ctx context.Context, b *queue.OutboxBatch, body []byte, claimed time.Time) error {
+	pctx, cancel := context.WithDeadline(ctx, claimed.Add(s.cfg.timeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(pctx, http.MethodPost, s.ep.URL, bytes.NewReader(body))
 	if err != nil {
