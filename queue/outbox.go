@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits of the outbox that CheckOutboxEntry applies.
@@ -112,12 +113,15 @@ type OutboxState struct {
 	Attempts    int       // failed attempts since the last AckOutbox
 	NextAttempt time.Time // when the endpoint is due again after a failure; zero when due
 	LastError   string    // the reason of the last RetryOutbox, until an AckOutbox
-	Owner       string    // the holder of an unexpired lease, "" when none
+	// Owner is the holder of the lease last taken, until an AckOutbox,
+	// a RetryOutbox or another claim ends it: Outboxes has no clock, so
+	// a lease whose end has passed is still listed. "" when none.
+	Owner string
 }
 
 // CheckOutboxEntry reports whether e can be appended: ErrInvalid for an
-// empty or over-long endpoint name, one with control characters, a zero
-// Time, or Data over MaxOutboxItemSize.
+// empty or over-long endpoint name, one that is not UTF-8 or has control
+// characters, a zero Time, or Data over MaxOutboxItemSize.
 func CheckOutboxEntry(e *OutboxEntry) error {
 	switch {
 	case e.Endpoint == "":
@@ -128,6 +132,9 @@ func CheckOutboxEntry(e *OutboxEntry) error {
 		return fmt.Errorf("%w: outbox entry without a time", ErrInvalid)
 	case len(e.Data) > MaxOutboxItemSize:
 		return fmt.Errorf("%w: outbox item of %d octets, over %d", ErrInvalid, len(e.Data), MaxOutboxItemSize)
+	}
+	if !utf8.ValidString(e.Endpoint) {
+		return fmt.Errorf("%w: outbox endpoint name %q is not UTF-8", ErrInvalid, e.Endpoint)
 	}
 	for i := 0; i < len(e.Endpoint); i++ {
 		if c := e.Endpoint[i]; c < 0x20 || c == 0x7f {

@@ -83,9 +83,7 @@ func prepareOutboxSQL(q string) outboxSQL {
 // return, that reserves each endpoint's Seqs in its outbox_heads row and
 // inserts the items. Appends to one endpoint from any process follow each
 // other on that row's lock, so the Seqs they take are in commit order. An
-// entry's Time is stored to the microsecond, truncated. Besides what
-// queue.CheckOutboxEntry refuses, an endpoint name that is not UTF-8
-// (PostgreSQL text cannot hold it) gives queue.ErrInvalid.
+// entry's Time is stored to the microsecond, truncated.
 func (s *Store) AppendOutbox(ctx context.Context, entries ...queue.OutboxEntry) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -95,9 +93,6 @@ func (s *Store) AppendOutbox(ctx context.Context, entries ...queue.OutboxEntry) 
 		e := &entries[i]
 		if err := queue.CheckOutboxEntry(e); err != nil {
 			return err
-		}
-		if !pgText(e.Endpoint) {
-			return fmt.Errorf("%w: outbox endpoint name %q is not UTF-8", queue.ErrInvalid, e.Endpoint)
 		}
 		counts[e.Endpoint]++
 	}
