@@ -73,9 +73,11 @@ type alertWatch struct {
 	streaks map[string]*streak
 	firing  map[alertKey]*Alert
 
-	eval      sync.Mutex           // one evaluation at a time
-	preflight map[string]time.Time // per domain, when it was last checked
-	baseline  map[string]map[string]bool
+	eval      sync.Mutex                 // one evaluation at a time
+	preflight map[string]time.Time       // per domain, when it was last checked
+	baseline  map[string]map[string]bool // per domain, the warnings of its first preflight
+	// per domain, what its last preflight fires
+	lastPreflight map[string][]finding
 }
 
 // alertSetup checks c.Alerts once; it returns nil when alerts are off.
@@ -125,6 +127,7 @@ func (c *Client) alertSetup() (*alertWatch, error) {
 		w.firing = map[alertKey]*Alert{}
 		w.preflight = map[string]time.Time{}
 		w.baseline = map[string]map[string]bool{}
+		w.lastPreflight = map[string][]finding{}
 		w.on = true
 	})
 	if w.err != nil {
