@@ -23,7 +23,7 @@ func (r *Resolver) LookupPTR(ctx context.Context, addr netip.Addr) ([]string, er
 	if !addr.IsValid() {
 		return nil, &NameError{Name: addr.String(), Reason: "invalid address"}
 	}
-	name := reverseName(addr.Unmap())
+	name := ReverseName(addr.Unmap())
 	if err := r.init(); err != nil {
 		return nil, &DNSError{Name: name + ".", Type: "PTR", Err: err}
 	}
@@ -37,9 +37,11 @@ func (r *Resolver) LookupPTR(ctx context.Context, addr netip.Addr) ([]string, er
 	return e.txt, nil
 }
 
-// reverseName is the in-addr.arpa (RFC 1035 §3.5) or ip6.arpa (RFC 3596
-// §2.5) name of addr, without the trailing dot.
-func reverseName(addr netip.Addr) string {
+// ReverseName is the in-addr.arpa (RFC 1035 §3.5) or ip6.arpa (RFC 3596
+// §2.5) name of addr, without the trailing dot: where its PTR records
+// are. An IPv4-mapped IPv6 address gives its IPv4 address's name.
+func ReverseName(addr netip.Addr) string {
+	addr = addr.Unmap() // ::ffff:192.0.2.1 is 192.0.2.1
 	var b strings.Builder
 	if addr.Is4() {
 		a := addr.As4()

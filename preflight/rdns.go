@@ -34,7 +34,7 @@ func (ck *checker) rdnsSource(ctx context.Context, s source) {
 	add := func(check string, sev Severity, found, fix string, rec *Record, src string) {
 		ck.add(Finding{Check: check, Severity: sev, Subject: subject, Found: found, Fix: fix, Record: rec, Source: src})
 	}
-	rev := reverseName(s.addr)
+	rev := mx.ReverseName(s.addr)
 	ehlo := ck.checkEHLO(s, add)
 
 	names, err := ck.r.LookupPTR(ctx, s.addr)
@@ -132,23 +132,3 @@ func hostName(s string) (string, bool) {
 	return a, strings.Trim(last, "0123456789") != ""
 }
 
-// reverseName is the in-addr.arpa or ip6.arpa name of addr (RFC 1035
-// §3.5, RFC 3596 §2.5).
-func reverseName(addr netip.Addr) string {
-	if addr.Is4() {
-		a := addr.As4()
-		return strconv.Itoa(int(a[3])) + "." + strconv.Itoa(int(a[2])) + "." +
-			strconv.Itoa(int(a[1])) + "." + strconv.Itoa(int(a[0])) + ".in-addr.arpa"
-	}
-	const hex = "0123456789abcdef"
-	a := addr.As16()
-	var b strings.Builder
-	for i := 15; i >= 0; i-- {
-		b.WriteByte(hex[a[i]&0xf])
-		b.WriteByte('.')
-		b.WriteByte(hex[a[i]>>4])
-		b.WriteByte('.')
-	}
-	b.WriteString("ip6.arpa")
-	return b.String()
-}
