@@ -131,4 +131,3 @@ func hostName(s string) (string, bool) {
 	last := a[strings.LastIndexByte(a, '.')+1:]
 	return a, strings.Trim(last, "0123456789") != ""
 }
-
