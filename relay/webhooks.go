@@ -206,18 +206,13 @@ func (w *webhooks) put(c *Client, e queue.OutboxEntry) {
 }
 
 // feedOutbox appends the buffered entries to the outboxes in batches until the
-// buffer is empty.
+// buffer is empty. It takes the lock only when it finds the buffer empty:
+// a put may hold the lock while it waits for room, which it gets from
+// this loop.
 func (c *Client) feedOutbox(w *webhooks, done chan struct{}) {
 	defer close(done)
 	batch := make([]queue.OutboxEntry, 0, webhookBatch)
 	for {
-		w.mu.Lock()
-		if len(w.ch) == 0 {
-			w.running = false
-			w.mu.Unlock()
-			return
-		}
-		w.mu.Unlock()
 		batch = batch[:0]
 	fill:
 		for len(batch) < webhookBatch {
@@ -228,7 +223,17 @@ func (c *Client) feedOutbox(w *webhooks, done chan struct{}) {
 				break fill
 			}
 		}
-		c.appendOutbox(w, batch)
+		if len(batch) > 0 {
+			c.appendOutbox(w, batch)
+			continue
+		}
+		w.mu.Lock()
+		if len(w.ch) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
 	}
 }
 
