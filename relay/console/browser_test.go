@@ -25,8 +25,10 @@ import (
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
+	"github.com/mxrelay/mxrelay/dkim"
 	"github.com/mxrelay/mxrelay/internal/browser"
 	"github.com/mxrelay/mxrelay/mime"
+	"github.com/mxrelay/mxrelay/mx/mxtest"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
 	"github.com/mxrelay/mxrelay/relay/console"
@@ -895,4 +897,110 @@ a.button{display:inline-block;background:#2d5a27;color:#fff;padding:10px 18px;bo
 	x.noConsoleErrors("dashboard with traffic")
 	shoot("message/"+id, "message.png")
 	x.noConsoleErrors("message page")
+}
+
+// The preflight page in a real browser: the form, prefilled with the
+// signer's domain, is submitted for a domain of the harness's DNS whose
+// zone lacks the DKIM key's record; the page shows that error first,
+// with the record to publish in a block a click selects whole, and the
+// summary; no page reports a console error.
+func TestBrowserPreflight(t *testing.T) {
+	x := newBrowserTest(t, func(c *relay.Client, _ *console.Options) {
+		key, err := dkim.GenerateKey(dkim.Ed25519)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Signer, err = dkim.NewSigner(dkim.Config{Domain: "example.org", Selector: "mail", Key: key}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	keyTXT, err := dkim.TXTRecord(x.h.c.Signer.Keys()[0].Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns := x.h.srv.DNS
+	dns.Set("example.org", mxDomain("mx.example.org", "v=spf1 ip4:192.0.2.0/24 -all"))
+	dns.Set("mx.example.org", mxtest.Domain{A: []string{"192.0.2.10"}})
+	dns.Set("_dmarc.example.org", txtDomain("v=DMARC1; p=quarantine; rua=mailto:dmarc@example.org"))
+
+	x.open("")
+	resp := x.submit("clicking Preflight in the menu", chromedp.Click(chromedp.CSS(`header nav a[href="/console/preflight"]`)))
+	if resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/console/preflight") {
+		t.Fatalf("the menu's Preflight: %d %s", resp.Status, resp.URL)
+	}
+	if got, want := x.title(), "Preflight · Test console"; got != want {
+		t.Errorf("title %q, want %q", got, want)
+	}
+	if got := x.text(`header nav a[aria-current="page"]`); got != "Preflight" {
+		t.Errorf("current page in the menu: %q", got)
+	}
+	if got := browserEval[string](x, `document.querySelector('input[name="domain"]').value`); got != "example.org" {
+		t.Errorf("the form is prefilled with %q", got)
+	}
+	if n := browserEval[int](x, `document.querySelectorAll(".finding").length`); n != 0 {
+		t.Errorf("%d findings before asking", n)
+	}
+	if got := browserEval[string](x, `document.querySelector('input[name="domain"]').labels[0].innerText.trim()`); got != "Domain" {
+		t.Errorf("the field's label: %q", got)
+	}
+	x.noConsoleErrors("the preflight form")
+
+	x.do("typing the domain", chromedp.Evaluate[chromedp.Void](`document.querySelector('input[name="domain"]').value = ""`),
+		chromedp.SendKeys(chromedp.CSS(`input[name="domain"]`), "example.org"))
+	resp = x.submit("clicking Check", chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)))
+	if resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/console/preflight?domain=example.org") {
+		t.Fatalf("after Check: %d %s", resp.Status, resp.URL)
+	}
+	if got, want := x.title(), "Preflight of example.org · Test console"; got != want {
+		t.Errorf("title %q, want %q", got, want)
+	}
+	if got := x.text("p.summary"); !strings.HasPrefix(got, "1 error, 1 warning · checked ") || !strings.HasSuffix(got, " UTC") {
+		t.Errorf("summary %q", got)
+	}
+	if got := x.text("section.family h2"); got != "DKIM" {
+		t.Errorf("the first family is %q, want DKIM (the one with the error)", got)
+	}
+	first := x.text(".finding")
+	for _, s := range []string{"error", "dkim.missing", "mail._domainkey.example.org", "Fix: publish the key's record"} {
+		if !strings.Contains(first, s) {
+			t.Errorf("the first finding %q lacks %q", first, s)
+		}
+	}
+	rec := browserEval[[]string](x, `[...document.querySelectorAll(".finding.sev-error .record dd")].map(d => d.innerText.trim())`)
+	if !slices.Equal(rec, []string{"mail._domainkey.example.org", "TXT", keyTXT}) {
+		t.Errorf("the record to publish: %q, want the name, TXT and %q", rec, keyTXT)
+	}
+	if got := browserEval[string](x, `getComputedStyle(document.querySelector(".finding.sev-error .record pre.copy code")).userSelect`); got != "all" {
+		t.Errorf("the record's value selects as %q, want all (one click copies it whole)", got)
+	}
+	// The zone-file line, folded.
+	x.do("opening the zone-file line", chromedp.Click(chromedp.CSS(".finding.sev-error .record details summary")))
+	if got, want := x.text(".finding.sev-error .record details pre"), `mail._domainkey.example.org. IN TXT "`+keyTXT+`"`; got != want {
+		t.Errorf("the zone-file line %q, want %q", got, want)
+	}
+	// The badges are styled: an error in the error colour.
+	if got, want := browserEval[string](x, `getComputedStyle(document.querySelector(".finding.sev-error .state")).color`),
+		browserEval[string](x, `getComputedStyle(document.querySelector("p.summary .bad")).color`); got != want {
+		t.Errorf("the error badge's colour %q, the summary's %q", got, want)
+	}
+	// A passing check's text reads as any text (only its badge is green).
+	if got, want := browserEval[string](x, `getComputedStyle(document.querySelector(".finding.sev-ok .found")).color`),
+		browserEval[string](x, `getComputedStyle(document.body).color`); got != want {
+		t.Errorf("a passing finding's text is %q, the page's %q", got, want)
+	}
+	x.noConsoleErrors("the preflight report")
+
+	// An invalid domain: the page says so, with the form to try again.
+	x.do("typing a bad domain", chromedp.Evaluate[chromedp.Void](`document.querySelector('input[name="domain"]').value = ""`),
+		chromedp.SendKeys(chromedp.CSS(`input[name="domain"]`), "not a domain"))
+	resp = x.submit("clicking Check", chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)))
+	if resp.Status != http.StatusBadRequest {
+		t.Errorf("a bad domain: %d %s", resp.Status, resp.URL)
+	}
+	if got := x.text(`p.flash.bad[role="alert"]`); !strings.HasPrefix(got, "The domain cannot be checked: ") {
+		t.Errorf("the error says %q", got)
+	}
+	if n := browserEval[int](x, `document.querySelectorAll(".finding").length`); n != 0 {
+		t.Errorf("%d findings for a bad domain", n)
+	}
 }

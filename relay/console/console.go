@@ -148,6 +148,7 @@ func (k *server) routes() {
 	get("suppressions.csv", k.suppressionsCSV)
 	post("suppressions", k.suppressionsAction)
 	get("events", k.eventsPage)
+	get("preflight", k.preflightPage)
 	m.HandleFunc("GET "+b+"static/style.css", k.page(func(w http.ResponseWriter, r *http.Request, _ string) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Header().Set("Cache-Control", "private, max-age=3600")

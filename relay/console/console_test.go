@@ -14,7 +14,7 @@ func TestPagesRender(t *testing.T) {
 	h := newHarness(t)
 	id := h.enqueue("Spring sale", true, "spring", "ann@example.com", "bob@example.com")
 	for _, p := range []string{"", "?range=hour", "?range=week", "queue", "queue?state=held", "message/" + id,
-		"message/" + id + "/preview", "approvals", "history", "suppressions", "events", "static/style.css"} {
+		"message/" + id + "/preview", "approvals", "history", "suppressions", "events", "preflight", "preflight?domain=example.com", "static/style.css"} {
 		resp, body := h.get(p)
 		if resp.StatusCode != 200 {
 			t.Errorf("GET %s: %s\n%s", p, resp.Status, body)

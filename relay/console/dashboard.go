@@ -44,6 +44,8 @@ type dashboardData struct {
 	BusiestMX         []destRow
 	FailingMX         []destRow
 	Alerts            []alert
+	Backoffs          []relay.Backoff // Client.Backoffs: the MX hosts slowed down now
+	Firing            []relay.Alert   // Client.FiringAlerts: the alerts of Client.Alerts firing now
 	Shared            *relay.HistoryStats
 	SharedErr         string
 	HasHistory        bool
@@ -134,6 +136,8 @@ func (k *server) dashboard(w http.ResponseWriter, r *http.Request, _ string) {
 		d.Shared, d.SharedErr = k.sharedDay(ctx)
 	}
 	d.Alerts = k.alerts(d)
+	// Both are read from memory: no DNS, no store.
+	d.Backoffs, d.Firing = k.c.Backoffs(), k.c.FiringAlerts()
 	k.render(w, r, "dashboard", "Dashboard", d)
 }
 

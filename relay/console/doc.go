@@ -16,7 +16,9 @@
 //     the bounce and complaint rates against the thresholds mailbox
 //     providers publish, the busiest and the most failing destinations
 //     by domain and by MX host, the queue's depth and the age of its
-//     oldest message, and the alerts those figures raise.
+//     oldest message, the alerts those figures raise, the alerts of
+//     Client.Alerts firing now (Client.FiringAlerts) and the MX hosts
+//     slowed down by a back-off rule or by push-back (Client.Backoffs).
 //   - Queue: queued, deferred, in-flight and held messages, filtered by
 //     state, domain, campaign and age, page by page, with bulk actions
 //     (hold, release, cancel, retry now) on a selection or on everything
@@ -35,6 +37,11 @@
 //   - Suppressions: search, add, remove, export as CSV.
 //   - Events: the latest events of this process, filtered, refreshed on
 //     request or every few seconds.
+//   - Preflight: a sending domain's DNS setup (Client.Preflight), checked
+//     when the operator asks for a domain (never on another page, since it
+//     makes DNS lookups): the findings by family, errors first, each with
+//     its fix and the record to publish. The form offers the domains of
+//     Client.Alerts.Preflight and of the Signer's keys.
 //
 // # Security
 //

@@ -15,9 +15,11 @@ type eventsData struct {
 	Query                   string
 }
 
-// eventTypes the filter offers, in the order of a message's life.
+// eventTypes the filter offers, in the order of a message's life, then
+// those of the MX hosts (back-off rules) and of the alerts.
 var eventTypes = []string{"queued", "attempt", "delivered", "deferred", "bounced", "expired", "suppressed",
-	"unsubscribed", "complained", "delayed", "auto_replied", "unmatched", "opened", "clicked", "approved", "rejected"}
+	"unsubscribed", "complained", "delayed", "auto_replied", "unmatched", "opened", "clicked", "approved", "rejected",
+	"backoff", "alert"}
 
 // eventsShown bounds the rows of the events page.
 const eventsShown = 200

@@ -10,14 +10,15 @@ import (
 // funcs are the templates' helpers.
 func (k *server) funcs() template.FuncMap {
 	return template.FuncMap{
-		"ago":   func(t time.Time) string { return ago(k.now(), t) },
-		"due":   func(t time.Time) string { return due(k.now(), t) },
-		"when":  func(t time.Time) string { return when(t) },
-		"bytes": byteSize,
-		"pct":   pct,
-		"num":   func(n int64) string { return group(n) },
-		"inum":  func(n int) string { return group(int64(n)) },
-		"dict":  dict,
+		"ago":    func(t time.Time) string { return ago(k.now(), t) },
+		"due":    func(t time.Time) string { return due(k.now(), t) },
+		"when":   func(t time.Time) string { return when(t) },
+		"bytes":  byteSize,
+		"pct":    pct,
+		"num":    func(n int64) string { return group(n) },
+		"inum":   func(n int) string { return group(int64(n)) },
+		"dict":   dict,
+		"plural": plural,
 	}
 }
 

@@ -118,7 +118,8 @@ func routes(id string) []route {
 	return []route{
 		{"GET", ""}, {"GET", "queue"}, {"GET", "message/" + id}, {"GET", "message/" + id + "/preview"},
 		{"GET", "message/" + id + "/part/0"}, {"GET", "approvals"}, {"GET", "history"}, {"GET", "suppressions"},
-		{"GET", "suppressions.csv"}, {"GET", "events"}, {"GET", "static/style.css"},
+		{"GET", "suppressions.csv"}, {"GET", "events"}, {"GET", "preflight"}, {"GET", "preflight?domain=example.com"},
+		{"GET", "static/style.css"},
 		{"POST", "queue"}, {"POST", "message/" + id}, {"POST", "approvals"}, {"POST", "suppressions"},
 	}
 }
@@ -293,7 +294,7 @@ func TestSecurityHeaders(t *testing.T) {
 	h := newHarness(t)
 	id := h.enqueueSecret()
 	pages := []string{"", "?range=week", "queue", "queue?state=held", "message/" + id, "approvals", "history",
-		"suppressions", "events", "events?live=1", "static/style.css"}
+		"suppressions", "events", "events?live=1", "preflight", "preflight?domain=example.com", "static/style.css"}
 	for _, p := range pages {
 		resp, body := h.get(p)
 		if resp.StatusCode != 200 {
@@ -679,7 +680,7 @@ func TestReadOnly(t *testing.T) {
 	held := h.enqueueSecret()
 	queued := h.enqueueTo(&relay.EnqueueOptions{Campaign: "c"}, "ann@example.com")
 	for _, p := range []string{"", "queue", "queue?state=held", "message/" + held, "message/" + queued, "approvals",
-		"history", "suppressions", "events"} {
+		"history", "suppressions", "events", "preflight", "preflight?domain=example.com"} {
 		resp, body := h.get(p)
 		if resp.StatusCode != 200 {
 			t.Errorf("GET %s: %s", p, resp.Status)
