@@ -4,22 +4,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
 // clockTick is the unit of the times in /proc/<pid>/stat (USER_HZ, 100 on
 // Linux).
 const clockTick = 10 * time.Millisecond
-
-// selfCPU is the CPU time (user and system) this process has used.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // procCPU is the CPU time (user and system) process pid has used, from
 // /proc; 0 if unknown.

@@ -20,8 +20,8 @@ import (
 	"github.com/mxrelay/mxrelay/relay"
 )
 
-// senders is the concurrency of every run: mxrelay's goroutines and
-// connection limit, go-mail's goroutines, smtp-source's sessions.
+// senders is the concurrency of every run: the goroutines calling Send or
+// Enqueue, go-mail's goroutines, smtp-source's sessions.
 const senders = 20
 
 // newDNS serves example.com's MX, mx.example.com, at 127.0.0.1. Its
@@ -35,20 +35,6 @@ func newDNS() *mxtest.Server {
 	})
 	s.SetNegativeTTL(3600)
 	return s
-}
-
-// newClient is an mxrelay Client that sends to port on 127.0.0.1 with a
-// pool of up to senders connections, and the other defaults.
-func newClient(dns *mxtest.Server, port int) *relay.Client {
-	return &relay.Client{Transport: &relay.Direct{
-		Hostname:          "relay.sender.example",
-		Resolver:          dns.Resolver(),
-		Port:              port,
-		AllowPrivateAddrs: true,
-		DisableMTASTS:     true,
-		DisableDANE:       true,
-		Limits:            relay.DestinationLimits{MaxConnections: senders},
-	}}
 }
 
 // fanOut runs send n times from senders goroutines and stops at the first
@@ -168,24 +154,18 @@ type durableResult struct {
 	enqueue time.Duration // first Enqueue to last Enqueue returned
 }
 
-// runDurable enqueues n messages into a boltstore in a temporary file from
-// senders goroutines while Client.Run delivers them with senders workers,
-// and times the whole until the last delivery.
-func runDurable(ctx context.Context, dns *mxtest.Server, port, n int, text string) (durableResult, error) {
+// runDurable enqueues n messages with c into a new boltstore file in dir
+// from senders goroutines while c.Run delivers them, and times the whole
+// until the last delivery. The store and the queue keep their defaults
+// (Client.QueueWorkers included).
+func runDurable(ctx context.Context, c *relay.Client, dir string, n int, text string) (durableResult, error) {
 	var r durableResult
-	dir, err := os.MkdirTemp("", "mxrelay-bench-")
-	if err != nil {
-		return r, err
-	}
-	defer os.RemoveAll(dir)
-	st, err := boltstore.Open(filepath.Join(dir, "queue.db"))
+	st, err := boltstore.Open(filepath.Join(dir, fmt.Sprintf("queue-%d.db", os.Getpid())))
 	if err != nil {
 		return r, err
 	}
 	defer st.Close()
-	c := newClient(dns, port)
 	c.Store = st
-	c.QueueWorkers = senders
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	ran := make(chan error, 1)
