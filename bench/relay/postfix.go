@@ -34,7 +34,7 @@ func (k *coordinator) postfixComparison() error {
 		return err
 	}
 	defer sk.Stop()
-	pf, err := startPostfix(k.dir, sk.Port)
+	pf, err := startPostfix(sk.Port)
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (k *coordinator) postfixComparison() error {
 		rs = append(rs, ours[i]/theirs[i])
 	}
 	r := statOf(rs)
-	fmt.Printf("  Enqueue+boltstore+Run        %6.0f msgs/s (%.0f–%.0f)\n", o.med, o.lo, o.hi)
+	fmt.Printf("  Enqueue+boltstore+Run          %6.0f msgs/s (%.0f–%.0f)\n", o.med, o.lo, o.hi)
 	fmt.Printf("  Postfix, queue on disk, relay %6.0f msgs/s (%.0f–%.0f), until the sink counted them\n", t.med, t.lo, t.hi)
 	fmt.Printf("  ratio %.2f× (%.2f–%.2f)\n", r.med, r.lo, r.hi)
 	return nil
@@ -98,8 +98,8 @@ type postfixProc struct {
 
 // startPostfix starts a Postfix whose smtpd listens on a free loopback
 // port, accepts mail from loopback for any domain and relays all of it to
-// 127.0.0.1:relayPort, queueing on disk under parent.
-func startPostfix(parent string, relayPort int) (*postfixProc, error) {
+// 127.0.0.1:relayPort, queueing on disk in a temporary directory.
+func startPostfix(relayPort int) (*postfixProc, error) {
 	bin, err := exec.LookPath("postfix")
 	if err != nil {
 		bin = "/usr/sbin/postfix"
@@ -114,8 +114,16 @@ func startPostfix(parent string, relayPort int) (*postfixProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(parent, "postfix")
-	for _, d := range []string{"", "conf", "queue", "data"} {
+	// A directory of its own, open to the postfix user (a temporary
+	// directory is not), removed by stop.
+	dir, err := os.MkdirTemp("", "mxrelay-bench-postfix-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"conf", "queue", "data"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
 		}
@@ -142,6 +150,7 @@ smtpd_relay_restrictions = permit_mynetworks, reject
 relayhost = [127.0.0.1]:%[2]d
 smtp_tls_security_level = none
 maillog_file = %[1]s/maillog
+maillog_file_prefixes = %[1]s
 alias_maps =
 alias_database =
 biff = no
@@ -194,8 +203,10 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 	}
 }
 
-// stop stops Postfix, and makes sure its master is gone, by its PID.
+// stop stops Postfix, makes sure its master is gone, by its PID, and
+// removes its directory.
 func (p *postfixProc) stop() {
+	defer os.RemoveAll(p.dir)
 	_ = exec.Command(p.bin, "-c", p.conf, "stop").Run()
 	b, err := os.ReadFile(filepath.Join(p.dir, "queue", "pid", "master.pid"))
 	if err != nil {
