@@ -87,8 +87,13 @@ func scanText(s string) textStats {
 	st := textStats{enc: cte7bit}
 	lineStart := 0
 	for i := 0; i < len(s); i++ {
-		// Step over plain text and spaces in a tight loop; spaces only
-		// matter before a line break, where they are looked at again.
+		// Step over plain text and spaces in a tight loop, eight bytes at
+		// a time while they are all printable ASCII other than '=' and
+		// '_'; spaces only matter before a line break, where they are
+		// looked at again.
+		for i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8
+		}
 		for i < len(s) && textClass[s[i]] <= clSpace {
 			i++
 		}
@@ -130,6 +135,28 @@ func scanText(s string) textStats {
 		st.enc = cteQP
 	}
 	return st
+}
+
+// SWAR constants: a byte value repeated in every byte of a word.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether all eight bytes of b are printable ASCII (space
+// to '~') other than '=' and '_', testing them as one word: the four
+// conditions are the classic "has a byte less than / more than / equal
+// to" bit tricks, each exact for bytes of the kind it tests.
+func plain8(b string) bool {
+	w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+	below := (w - ones*0x20) &^ w    // a byte under 0x20 (controls, CR, LF, tab)
+	above := (w + ones*1) | w        // a byte of 0x7F or more (DEL, non-ASCII)
+	eq := w ^ (ones * '=')           // a zero byte where w has '='
+	under := w ^ (ones * '_')        // a zero byte where w has '_'
+	zero := (eq - ones) &^ eq        // its high bit set where eq is zero
+	zeroU := (under - ones) &^ under // likewise for '_'
+	return (below|above|zero|zeroU)&highs == 0
 }
 
 // textSize is an upper bound of the encoded size of s.

@@ -40,3 +40,54 @@ func BenchmarkQuotedPrintable(b *testing.B) {
 		buf = appendQP(buf[:0], html)
 	}
 }
+
+// TestPlain8 compares the word-at-a-time test with the byte table: every
+// byte value at every position of a word of plain bytes, and random words.
+func TestPlain8(t *testing.T) {
+	slow := func(b string) bool {
+		for i := range len(b) {
+			if c := b[i]; c < 0x20 || c > '~' || c == '=' || c == '_' {
+				return false
+			}
+		}
+		return true
+	}
+	for _, base := range []string{"abcdefgh", "        ", "~~~~~~~~", "!!!!!!!!", "^^^^^^^^", "````````", "<<<<<<<<", ">>>>>>>>"} {
+		for pos := range 8 {
+			for c := range 256 {
+				b := []byte(base)
+				b[pos] = byte(c)
+				if got, want := plain8(string(b)), slow(string(b)); got != want {
+					t.Fatalf("plain8(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var b [8]byte
+		for i := range b {
+			// Mostly printable, sometimes anything.
+			if r.IntN(8) == 0 {
+				b[i] = byte(r.IntN(256))
+			} else {
+				b[i] = byte(0x20 + r.IntN(0x5f))
+			}
+		}
+		if got, want := plain8(string(b[:])), slow(string(b[:])); got != want {
+			t.Fatalf("plain8(%q) = %v, want %v", b, got, want)
+		}
+	}
+}
+
+// BenchmarkScanText measures the choice of encoding for a plain ASCII
+// body of 5 KB, the common case of bulk mail.
+func BenchmarkScanText(b *testing.B) {
+	s := strings.Repeat("00042 The quick brown fox jumps over the lazy dog, again and again. xxx\r\n", 70)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		if st := scanText(s); st.enc != cte7bit {
+			b.Fatal("not 7bit")
+		}
+	}
+}

@@ -23,13 +23,7 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 	res := &Result{Recipients: make([]RecipientResult, len(to))}
 	c.suppressed(ctx, o.list, to, res)
 	domains, byDomain := splitByDomain(res, from, to)
-	limit := c.MaxParallelDomains
-	if limit <= 0 {
-		limit = DefaultMaxParallelDomains
-	}
 	o.utf8 = headerIs8Bit(data)
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
 	// With a BounceDomain, and for a list message, every recipient has an
 	// envelope of its own: its own return path, its own copy.
 	verp := c.BounceDomain != "" && from != ""
@@ -44,32 +38,49 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 			tmpl = newTrackTemplate(data, base.String()+"/")
 		}
 	}
-	// send delivers one envelope in a goroutine of its own, under the
-	// limit. A list message's envelope has one recipient, and its copy is
-	// personalised and signed there too, so that signing runs in parallel.
-	send := func(d string, idx []int) {
+	// one delivers one envelope.
+	one := func(d string, idx []int) {
 		rcpts := make([]string, len(idx))
 		for j, i := range idx {
 			rcpts[j] = to[i]
 		}
+		env := &Envelope{Domain: d, From: from, To: rcpts, Data: data,
+			SMTPUTF8: o.utf8, Source: o.src, MessageID: o.id, Attempts: o.attempts}
+		if err := c.ownCopy(env, msgID, verp, o, tmpl); err != nil {
+			// The configuration broke under a queued message: retry.
+			i := idx[0]
+			res.Recipients[i] = RecipientResult{Recipient: to[i]}
+			res.Recipients[i].fail(Deferred, &Error{Recipient: to[i], Enhanced: "4.3.5", Message: err.Error(), Err: err})
+			return
+		}
+		out := c.deliverDomain(ctx, env, o)
+		for j, i := range idx {
+			res.Recipients[i] = out[j]
+		}
+	}
+	// A message of one envelope (one domain, or one recipient) is
+	// delivered by the caller's goroutine: a new goroutine per message
+	// would cost its start and the growth of its stack.
+	if len(domains) == 1 && (!single || len(byDomain[domains[0]]) == 1) {
+		one(domains[0], byDomain[domains[0]])
+		return finish(res)
+	}
+	limit := c.MaxParallelDomains
+	if limit <= 0 {
+		limit = DefaultMaxParallelDomains
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	// send delivers one envelope in a goroutine of its own, under the
+	// limit. A list message's envelope has one recipient, and its copy is
+	// personalised and signed there too, so that signing runs in parallel.
+	send := func(d string, idx []int) {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			env := &Envelope{Domain: d, From: from, To: rcpts, Data: data,
-				SMTPUTF8: o.utf8, Source: o.src, MessageID: o.id, Attempts: o.attempts}
-			if err := c.ownCopy(env, msgID, verp, o, tmpl); err != nil {
-				// The configuration broke under a queued message: retry.
-				i := idx[0]
-				res.Recipients[i] = RecipientResult{Recipient: to[i]}
-				res.Recipients[i].fail(Deferred, &Error{Recipient: to[i], Enhanced: "4.3.5", Message: err.Error(), Err: err})
-				return
-			}
-			out := c.deliverDomain(ctx, env, o)
-			for j, i := range idx {
-				res.Recipients[i] = out[j]
-			}
+			one(d, idx)
 		}()
 	}
 	for _, d := range domains {
@@ -82,6 +93,11 @@ func (c *Client) deliver(ctx context.Context, from string, to []string, data []b
 		}
 	}
 	wg.Wait()
+	return finish(res)
+}
+
+// finish classifies the failures deliver left unclassified.
+func finish(res *Result) *Result {
 	for i := range res.Recipients {
 		r := &res.Recipients[i]
 		if (r.Status == Deferred || r.Status == Bounced) && r.Category == bounce.Other {

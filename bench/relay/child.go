@@ -28,7 +28,8 @@ type childArgs struct {
 	N    int    `json:"n"`    // messages (or key operations) to make
 	Size int    `json:"size"` // message size in octets
 	Dir  string `json:"dir"`  // a directory of the coordinator's for files
-	// Profile, if set, is the file to write a CPU profile of the run to.
+	// Profile, if set, is the file to write a CPU profile of the run to,
+	// and Profile+".allocs" the allocations' profile.
 	Profile string `json:"profile,omitempty"`
 }
 
@@ -67,6 +68,13 @@ func childMain(spec string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+		// And the allocations, beside it.
+		defer func() {
+			if f, err := os.Create(a.Profile + ".allocs"); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	r, err := runChild(ctx, a)
 	if err != nil {
