@@ -2,7 +2,9 @@ package mime
 
 import (
 	"encoding/base64"
+	"math/bits"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -47,6 +49,7 @@ type textStats struct {
 	special int  // bytes quoted-printable must encode
 	lines   int  // line breaks
 	invalid bool // not valid UTF-8
+	crlf    bool // every line break is CRLF
 }
 
 // Byte classes for scanText.
@@ -84,14 +87,18 @@ var textClass = func() (t [256]uint8) {
 // whitespace, and no "=_", the prefix of our boundaries, so that a 7bit body
 // can never contain a boundary delimiter.
 func scanText(s string) textStats {
-	st := textStats{enc: cte7bit}
+	st := textStats{enc: cte7bit, crlf: true}
 	lineStart := 0
 	for i := 0; i < len(s); i++ {
-		// Step over plain text and spaces in a tight loop, eight bytes at
-		// a time while they are all printable ASCII other than '=' and
-		// '_'; spaces only matter before a line break, where they are
-		// looked at again.
-		for i+8 <= len(s) && plain8(s[i:i+8]) {
+		// Step over plain text and spaces eight bytes at a time, to the
+		// first byte that is not printable ASCII or is '=' or '_', then
+		// byte by byte near the end; spaces only matter before a line
+		// break, where they are looked at again.
+		for i+8 <= len(s) {
+			if m := specialWord(le64(s[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
 		for i < len(s) && textClass[s[i]] <= clSpace {
@@ -108,6 +115,8 @@ func scanText(s string) textStats {
 			}
 			if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
 				i++
+			} else {
+				st.crlf = false
 			}
 			st.lines++
 			lineStart = i + 1
@@ -143,20 +152,27 @@ const (
 	highs = 0x8080808080808080
 )
 
-// plain8 reports whether all eight bytes of b are printable ASCII (space
-// to '~') other than '=' and '_', testing them as one word: the four
-// conditions are the classic "has a byte less than / more than / equal
-// to" bit tricks, each exact for bytes of the kind it tests.
-func plain8(b string) bool {
-	w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+// special8 tests the eight bytes of b as one little-endian word: the high
+// bit of byte k of the result is set if b[k] is not printable ASCII
+// (space to '~') or is '=' or '_' — exactly for the first such byte,
+// which bits.TrailingZeros64 finds; 0 if there is none. The four tests
+// are the classic "has a byte less than / more than / equal to" tricks;
+// a borrow or carry only ever moves up from a byte that is itself
+// flagged, so nothing below the first flagged byte is flagged wrongly.
+// It is two functions so that both are inlined.
+func special8(b string) uint64 { return specialWord(le64(b)) }
+
+// le64 is the first eight bytes of b as a little-endian word (one load).
+func le64(b string) uint64 {
+	_ = b[7]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-	below := (w - ones*0x20) &^ w    // a byte under 0x20 (controls, CR, LF, tab)
-	above := (w + ones*1) | w        // a byte of 0x7F or more (DEL, non-ASCII)
-	eq := w ^ (ones * '=')           // a zero byte where w has '='
-	under := w ^ (ones * '_')        // a zero byte where w has '_'
-	zero := (eq - ones) &^ eq        // its high bit set where eq is zero
-	zeroU := (under - ones) &^ under // likewise for '_'
-	return (below|above|zero|zeroU)&highs == 0
+}
+
+// specialWord is special8 of the bytes of w.
+func specialWord(w uint64) uint64 {
+	eq, under := w^(ones*'='), w^(ones*'_') // a zero byte where w has '=', '_'
+	return ((w-ones*0x20)&^w | (w + ones) | w | (eq-ones)&^eq | (under-ones)&^under) & highs
 }
 
 // textSize is an upper bound of the encoded size of s.
@@ -169,7 +185,16 @@ func textSize(s string, st textStats) int {
 }
 
 // append7bit appends s with every line break made CRLF, ending in CRLF.
-func append7bit(dst []byte, s string) []byte {
+// crlf says every line break of s is CRLF already (textStats.crlf): then
+// s is copied whole.
+func append7bit(dst []byte, s string, crlf bool) []byte {
+	if crlf {
+		dst = append(dst, s...)
+		if len(s) > 0 && !strings.HasSuffix(s, "\r\n") {
+			dst = append(dst, "\r\n"...)
+		}
+		return dst
+	}
 	for len(s) > 0 {
 		i := 0
 		for i < len(s) && s[i] != '\r' && s[i] != '\n' {

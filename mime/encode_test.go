@@ -2,6 +2,7 @@ package mime
 
 import (
 	"encoding/base64"
+	"math/bits"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -41,16 +42,24 @@ func BenchmarkQuotedPrintable(b *testing.B) {
 	}
 }
 
-// TestPlain8 compares the word-at-a-time test with the byte table: every
+// TestSpecial8 compares the word-at-a-time test with a byte loop: every
 // byte value at every position of a word of plain bytes, and random words.
-func TestPlain8(t *testing.T) {
-	slow := func(b string) bool {
+// The position of the first special byte must be exact.
+func TestSpecial8(t *testing.T) {
+	slow := func(b string) int {
 		for i := range len(b) {
 			if c := b[i]; c < 0x20 || c > '~' || c == '=' || c == '_' {
-				return false
+				return i
 			}
 		}
-		return true
+		return 8
+	}
+	plain8 := func(b string) int {
+		m := special8(b)
+		if m == 0 {
+			return 8
+		}
+		return bits.TrailingZeros64(m) >> 3
 	}
 	for _, base := range []string{"abcdefgh", "        ", "~~~~~~~~", "!!!!!!!!", "^^^^^^^^", "````````", "<<<<<<<<", ">>>>>>>>"} {
 		for pos := range 8 {
@@ -88,6 +97,28 @@ func BenchmarkScanText(b *testing.B) {
 	for b.Loop() {
 		if st := scanText(s); st.enc != cte7bit {
 			b.Fatal("not 7bit")
+		}
+	}
+}
+
+// TestAppend7bitCRLF checks that copying a text whose line breaks are all
+// CRLF gives what normalising it line by line gives, and that scanText
+// says so only when it is true.
+func TestAppend7bitCRLF(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{"a", "bc", " ", "\t", "\r\n", "\n", "\r", "=", "_", "é", "\r\r\n", "xxxxxxxxxxxxxxxxxxxxxxx"}
+	for range 20000 {
+		var b strings.Builder
+		for range r.IntN(30) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		s := b.String()
+		st := scanText(s)
+		if want := !strings.Contains(strings.ReplaceAll(s, "\r\n", ""), "\n") && !strings.Contains(strings.ReplaceAll(s, "\r\n", ""), "\r"); st.crlf != want {
+			t.Fatalf("scanText(%q).crlf = %v, want %v", s, st.crlf, want)
+		}
+		if got, want := string(append7bit(nil, s, st.crlf)), string(append7bit(nil, s, false)); got != want {
+			t.Fatalf("append7bit(%q, %v) = %q, want %q", s, st.crlf, got, want)
 		}
 	}
 }

@@ -92,25 +92,25 @@ func (p *plan) appendBody(dst []byte, m *Message) []byte {
 	case m.Text != "" && m.HTML != "":
 		dst = p.appendMultipartHeader(dst, "alternative", altSuffix)
 		dst = p.appendDelimiter(dst, altSuffix, true)
-		dst = appendTextPart(dst, "plain", m.Text, p.text.enc)
+		dst = appendTextPart(dst, "plain", m.Text, p.text)
 		dst = p.appendDelimiter(dst, altSuffix, false)
 		dst = p.appendHTML(dst, m)
 		return p.appendClose(dst, altSuffix)
 	case m.HTML != "":
 		return p.appendHTML(dst, m)
 	default:
-		return appendTextPart(dst, "plain", m.Text, p.text.enc)
+		return appendTextPart(dst, "plain", m.Text, p.text)
 	}
 }
 
 func (p *plan) appendHTML(dst []byte, m *Message) []byte {
 	if p.inline == 0 {
-		return appendTextPart(dst, "html", m.HTML, p.html.enc)
+		return appendTextPart(dst, "html", m.HTML, p.html)
 	}
 	// RFC 2387: the root (the HTML) first, then the parts it refers to.
 	dst = p.appendMultipartHeader(dst, "related", relatedSuffix)
 	dst = p.appendDelimiter(dst, relatedSuffix, true)
-	dst = appendTextPart(dst, "html", m.HTML, p.html.enc)
+	dst = appendTextPart(dst, "html", m.HTML, p.html)
 	for i := range p.atts {
 		if p.atts[i].related {
 			dst = p.appendDelimiter(dst, relatedSuffix, false)
@@ -152,14 +152,15 @@ func (p *plan) appendClose(dst []byte, suffix byte) []byte {
 	return append(dst, "--\r\n"...)
 }
 
-func appendTextPart(dst []byte, subtype, s string, enc cte) []byte {
+func appendTextPart(dst []byte, subtype, s string, st textStats) []byte {
+	enc := st.enc
 	dst = append(dst, "Content-Type: text/"...)
 	dst = append(dst, subtype...)
 	dst = append(dst, "; charset=utf-8\r\nContent-Transfer-Encoding: "...)
 	dst = append(dst, enc.String()...)
 	dst = append(dst, "\r\n\r\n"...)
 	if enc == cte7bit {
-		return append7bit(dst, s)
+		return append7bit(dst, s, st.crlf)
 	}
 	return appendQP(dst, s)
 }

@@ -196,8 +196,11 @@ func (t *Direct) backoffRules() []BackoffRule {
 // ruleFor returns the first rule matching the reply err carries from
 // host, or nil when err is not a reply or no rule matches.
 func (t *Direct) ruleFor(host string, err error) *BackoffRule {
+	if err == nil {
+		return nil // before se, which escapes: most replies are not errors
+	}
 	var se *smtpclient.Error
-	if err == nil || !errors.As(err, &se) || se.Code < 400 {
+	if !errors.As(err, &se) || se.Code < 400 {
 		return nil
 	}
 	rules := t.backoffRules()

@@ -524,6 +524,11 @@ func (c *Client) maxMessageSize() int64 {
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
+// quiet reports whether l discards everything, as the default logger
+// does: then l.With, which copies the logger and its attributes for every
+// message, is skipped.
+func quiet(l *slog.Logger) bool { return l == discardLogger || l.Handler() == slog.DiscardHandler }
+
 // checkConfig validates, before anything is sent or stored, the settings
 // that would otherwise fail at every attempt: the transport's (its EHLO
 // name, with the rule of every SMTP command line) and the Sources.

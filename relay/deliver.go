@@ -236,16 +236,22 @@ func (t *Direct) Deliver(ctx context.Context, env *Envelope) []RecipientResult {
 		envID:   env.EnvelopeID,
 		results: make([]RecipientResult, len(env.To)),
 		source:  env.Source,
-		log:     t.logger(ctx).With("domain", env.Domain),
+		log:     t.logger(ctx),
 
 		addrsLeft:    capOr(t.MaxMXAddresses, DefaultMaxMXAddresses),
 		sessionsLeft: capOr(t.MaxMXSessions, DefaultMaxMXSessions),
+	}
+	if !quiet(a.log) {
+		a.log = a.log.With("domain", env.Domain)
 	}
 	for i, r := range env.To {
 		a.results[i] = RecipientResult{Recipient: r, Status: Deferred}
 	}
 	a.run(ctx)
 	for _, r := range a.results {
+		if !a.log.Enabled(ctx, slog.LevelInfo) {
+			break // the arguments would be made for nothing
+		}
 		a.log.Info("recipient", "rcpt", r.Recipient, "status", r.Status.String(),
 			"code", r.Code, "enhanced", r.Enhanced, "mx", r.MX, "msg", r.Message)
 	}

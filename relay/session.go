@@ -76,7 +76,10 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 func (a *attempt) route(ctx context.Context, host string, hp *HostPlan) ([]netip.Addr, tlsPolicy) {
 	c := a.t
 	r := c.resolver()
-	log := a.log.With("mx", host)
+	log := a.log
+	if !quiet(log) {
+		log = log.With("mx", host)
+	}
 	skip := func(err *Error) ([]netip.Addr, tlsPolicy) {
 		a.lastErr = err
 		if hp != nil {
@@ -217,7 +220,10 @@ func (s *session) quit() {
 func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, budget time.Duration, pol tlsPolicy, fallback error) (*session, error) {
 	c := a.t
 	host := d.host
-	log := a.log.With("mx", host, "addr", ip)
+	log := a.log
+	if !quiet(log) {
+		log = log.With("mx", host, "addr", ip)
+	}
 	opts := c.sessionOptions(host)
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(c.port()))
 	// The greeting must come within the budget too: a server that accepts

@@ -39,7 +39,11 @@ func (c *Client) Supports(ext string) bool {
 
 // MaxSize is the server's SIZE limit in octets (RFC 1870), 0 if none.
 func (c *Client) MaxSize() int64 {
-	n, err := strconv.ParseInt(c.ext["SIZE"], 10, 64)
+	v := c.ext["SIZE"]
+	if v == "" {
+		return 0 // no SIZE, or SIZE without a number: no limit given
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
 		return 0
 	}
