@@ -116,7 +116,8 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body []byte) (*TxResul
 	for i, a := range env.To {
 		res.Rcpts[i].Addr = a
 	}
-	size, eight := scanBody(body)
+	info := scanMessage(body)
+	size, eight := info.size, info.eight
 	res.Size = size
 
 	// Local refusals of the whole transaction, before anything is sent.
@@ -127,8 +128,8 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body []byte) (*TxResul
 	case needUTF8 && !canUTF8:
 		txErr = localError("MAIL FROM", "5.6.7", ErrSMTPUTF8Required,
 			"the sender address or the message needs SMTPUTF8, which the server does not offer")
-	case dataProblem(body) != "":
-		txErr = localError("MAIL FROM", "5.6.0", ErrInvalidData, dataProblem(body))
+	case info.problem != "":
+		txErr = localError("MAIL FROM", "5.6.0", ErrInvalidData, info.problem)
 	case eight && !c.Supports("8BITMIME"):
 		txErr = localError("MAIL FROM", "5.6.3", ErrEightBitRequired,
 			"the message has 8-bit data and the server does not offer 8BITMIME")
@@ -170,7 +171,7 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body []byte) (*TxResul
 		return res, firstErr(res)
 	}
 
-	t := tx{c: c, env: env, res: res, body: body, send: send}
+	t := tx{c: c, env: env, res: res, body: body, send: send, info: info}
 	t.pipe = c.Supports("PIPELINING") && !c.opts.DisablePipelining
 	t.chunk = c.Supports("CHUNKING") && !c.opts.DisableChunking
 	t.eight = eight
@@ -238,7 +239,8 @@ type tx struct {
 	env  *Envelope
 	res  *TxResult
 	body []byte
-	send []int // indexes into env.To of recipients sent RCPT
+	info bodyInfo // what scanMessage found in body
+	send []int    // indexes into env.To of recipients sent RCPT
 
 	pipe, chunk, eight, utf8, dsn bool
 	accepted                      int   // recipients the server accepted
@@ -418,11 +420,19 @@ func (t *tx) dataReply() error {
 		return err
 	}
 	c.cw.dataBlock = true
-	c.dw.Reset(c.bw, true)
-	c.dw.Write(t.body) //nolint:errcheck // bufio.Writer errors resurface in Flush
-	c.dw.Close()       //nolint:errcheck
+	written := int64(len(t.body))
+	if t.info.clean && !t.info.dots {
+		// Nothing to normalise or stuff: the message as it is, at once.
+		c.bw.Write(t.body)    //nolint:errcheck // bufio.Writer errors resurface in Flush
+		c.bw.Write(endOfData) //nolint:errcheck
+	} else {
+		c.dw.Reset(c.bw, true)
+		c.dw.Write(t.body) //nolint:errcheck // bufio.Writer errors resurface in Flush
+		c.dw.Close()       //nolint:errcheck
+		written = c.dw.Written() - 3
+	}
 	if c.debug != nil {
-		fmt.Fprintf(c.debug, "C: [%d octets of message data]\nC: .\n", c.dw.Written()-3)
+		fmt.Fprintf(c.debug, "C: [%d octets of message data]\nC: .\n", written)
 	}
 	err = c.bw.Flush()
 	c.cw.dataBlock = false
@@ -525,8 +535,12 @@ func (t *tx) writeBDAT() {
 		fmt.Fprintf(c.debug, "C: [%d octets of message data]\n", t.res.Size)
 	}
 	c.cw.dataBlock = true
-	c.dw.Reset(c.bw, false)
-	c.dw.Write(t.body) //nolint:errcheck // bufio.Writer errors resurface in Flush
-	c.dw.Close()       //nolint:errcheck
+	if t.info.clean {
+		c.bw.Write(t.body) //nolint:errcheck // bufio.Writer errors resurface in Flush
+	} else {
+		c.dw.Reset(c.bw, false)
+		c.dw.Write(t.body) //nolint:errcheck // bufio.Writer errors resurface in Flush
+		c.dw.Close()       //nolint:errcheck
+	}
 	c.cw.dataBlock = false
 }
