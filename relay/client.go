@@ -191,6 +191,7 @@ type Client struct {
 	alerts     alertWatch
 	recent     recentRing
 	stash      deferredStash
+	bufs       sync.Pool // *[]byte: the buffers Send writes messages into, when recyclable
 
 	linkOnce  sync.Once
 	linkKeys  []cipher.AEAD
@@ -273,7 +274,22 @@ func (c *Client) Send(ctx context.Context, m *mime.Message) (*Result, error) {
 
 // SendWith is Send with options; opts may be nil.
 func (c *Client) SendWith(ctx context.Context, m *mime.Message, opts *SendOptions) (*Result, error) {
-	from, data, err := c.write(m)
+	var buf []byte
+	if c.recyclable() {
+		bp, _ := c.bufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		defer func() {
+			if cap(*bp) <= maxRecycled {
+				c.bufs.Put(bp)
+			}
+		}()
+		buf = (*bp)[:0]
+		defer func() { *bp = buf[:0] }()
+	}
+	from, data, err := c.writeTo(buf, m)
+	buf = data
 	if err != nil {
 		return nil, err
 	}
@@ -310,16 +326,39 @@ func (c *Client) checkListMessage(m *mime.Message, list string) error {
 	return c.checkLinks()
 }
 
+// maxRecycled is the largest message buffer Send keeps for the next.
+const maxRecycled = 1 << 20
+
+// recyclable reports whether nothing can keep the bytes of a message Send
+// wrote after Send returns, so that its buffer can be reused: the Direct
+// transport (which sends them before it returns; another Transport may
+// keep them), no Store (a deferred message is queued as it is) and no
+// History (which may keep the message). Reusing the buffer spares the
+// garbage collector a message's worth of bytes per Send: at 60 KB, a
+// quarter of the sender's CPU.
+func (c *Client) recyclable() bool {
+	if c.Store != nil || c.History != nil {
+		return false
+	}
+	_, direct := c.transport().(*Direct)
+	return direct
+}
+
 // write validates m and writes it: the envelope sender and the bytes, at
 // most MaxMessageSize of them. Send and Enqueue share it.
 func (c *Client) write(m *mime.Message) (from string, data []byte, err error) {
+	return c.writeTo(nil, m)
+}
+
+// writeTo is write, appending the bytes to dst (which it may reuse).
+func (c *Client) writeTo(dst []byte, m *mime.Message) (from string, data []byte, err error) {
 	if m == nil {
 		return "", nil, fmt.Errorf("%w: nil message", ErrInvalidMessage)
 	}
 	if from, err = m.EnvelopeFrom(); err != nil {
 		return "", nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
-	if data, err = m.Bytes(); err != nil {
+	if data, err = m.AppendTo(dst, nil); err != nil {
 		return "", nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
 	if limit := c.maxMessageSize(); int64(len(data)) > limit {
