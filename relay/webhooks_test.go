@@ -212,7 +212,13 @@ func TestWebhooks(t *testing.T) {
 	if bounced != n/5 {
 		t.Errorf("%d bounces, want %d", bounced, n/5)
 	}
+	// The receiver has the events before the dispatcher has read its
+	// answers and counted them: wait (bounded) for the counts.
 	st := c.WebhookStats()
+	for i := 0; i < 500 && st.Items < int64(4*n); i++ {
+		time.Sleep(10 * time.Millisecond)
+		st = c.WebhookStats()
+	}
 	if st.Items < int64(4*n) || st.Failures < 2 || st.Lost != 0 || len(st.Endpoints) != 2 {
 		t.Errorf("stats %+v", st)
 	}
