@@ -17,9 +17,12 @@ const (
 	subject   = "Your weekly digest"
 )
 
-// bodyFor returns a plain ASCII text body (lines of 72 characters, no '='
-// so that quoted-printable leaves it alone) that makes mxrelay's message
-// about size octets.
+// bodyFor returns a plain ASCII text body that makes mxrelay's message
+// about size octets: lines of 78 characters and CRLF, the longest that
+// package mime writes as 7bit, close to smtp-source's payload (its -l text
+// comes in lines of 79 characters and a newline, sent as CRLF), so that
+// the sink reads about as many lines of either; no '=' so that
+// quoted-printable leaves it alone.
 func bodyFor(size int) string {
 	probe := mxMessage("x\r\n")
 	data, err := probe.Bytes()
@@ -30,7 +33,7 @@ func bodyFor(size int) string {
 	var b strings.Builder
 	for i := 0; b.Len() < want; i++ {
 		line := fmt.Sprintf("%05d The quick brown fox jumps over the lazy dog, again and again. ", i)
-		line = (line + strings.Repeat("x", 72))[:72] + "\r\n"
+		line = (line + strings.Repeat("x", 78))[:78] + "\r\n"
 		b.WriteString(line)
 	}
 	s := b.String()
