@@ -168,5 +168,12 @@ func extraMessages(t *testing.T) []namedMessage {
 		{"only-from", []byte("From: a@example.com\r\n\r\n")},
 		{"body-only-blank-lines", []byte("From: a@example.com\r\n\r\n\r\n\r\n\r\n")},
 		{"whitespace-in-header-values", []byte("From:a@example.com\r\nSubject:\t  spaced\t \r\nTo:   b@example.net   \r\n\r\nx\r\n")},
+		{"whitespace-lines", []byte("From: a@example.com\r\n\r\n  lead\r\n \r\n\t\r\nmid  dle\t\ttabs \r\n\r\nend  \t\r\n  \r\n\t \r\n")},
+		{"many-empty-lines-at-end", []byte("From: a@example.com\r\n\r\nx\r\n" + strings.Repeat("\r\n", 20))},
+		{"900-octet-lines", []byte("From: a@example.com\r\n\r\n" + strings.Repeat(strings.Repeat("word ", 180)+"\r\n", 3))},
+		{"odd-case-names", []byte("fROM: a@example.com\r\nsUbJeCt: x\r\nTO: b@example.net\r\nto: c@example.net\r\n\r\nbody\r\n")},
+		{"8bit-tabs-no-final-crlf", []byte("From: a@example.com\r\nSubject: caf\xc3\xa9\r\n\r\ncaf\xc3\xa9\t\tx  \r\n\r\nlast")},
+		{"folded-with-tabs", []byte("From: a@example.com\r\nSubject: one\r\n\ttwo\r\n   three\r\nTo: b@example.net,\r\n\tc@example.net\r\n\r\nx\r\n")},
+		{"bare-lf-body", []byte("From: a@example.com\r\n\r\none\ntwo  \n\nthree\n\n\n")},
 	}
 }

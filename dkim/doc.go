@@ -1,16 +1,18 @@
 // Package dkim signs outgoing messages with DKIM, so that receivers can
 // check that a message really comes from the domain it claims and was not
-// changed on the way. It is built on github.com/emersion/go-msgauth/dkim
-// and adds safe defaults, one-pass multi-signing, key handling and the DNS
-// record a domain publishes.
+// changed on the way: safe defaults, multi-signing, key handling and the
+// DNS record a domain publishes. Signing is our own code (canonicalization
+// at memchr speed, the body hashed once for every signature that shares a
+// canonicalization); verification uses github.com/emersion/go-msgauth/dkim.
 //
 // A Signer made by NewSigner adds one DKIM-Signature header field per
 // Config: rsa-sha256 (RFC 6376, RSA keys of at least 1024 bits per
 // RFC 8301) and ed25519-sha256 (RFC 8463). Defaults: relaxed/relaxed
 // canonicalization, the header fields of DefaultHeaders signed, those of
 // DefaultOversign oversigned, no l= body length tag ever, no x= expiry
-// unless asked. Signer.Sign reads the message once; every signature's body
-// hash is computed as the message streams in.
+// unless asked. Signer.Sign reads the message whole, then signs it as
+// Signer.SignBytes does an in-memory message, returning the signature
+// fields alone.
 //
 // ParsePrivateKey reads PEM keys, GenerateKey makes new ones,
 // MarshalPrivateKey saves them; TXTRecord, SplitTXT, RecordName and

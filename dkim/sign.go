@@ -5,19 +5,13 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ed25519"
-	"errors"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"time"
-
-	msgauth "github.com/emersion/go-msgauth/dkim"
 )
-
-// readChunk is how much of the body Sign reads before handing it to the
-// signers.
-const readChunk = 64 << 10
 
 // maxPooledBuffer is the largest message buffer a Signer keeps for reuse.
 const maxPooledBuffer = 4 << 20
@@ -68,102 +62,102 @@ func NewSigner(cfgs ...Config) (*Signer, error) {
 // from r and writes to w the DKIM-Signature header fields, one per Config
 // in order, followed by the message bytes exactly as read.
 //
-// The message is read once: the body is hashed for every signature as it
-// streams in, and the signatures are computed when r is exhausted. The
-// message is held in memory meanwhile, since the signatures come first.
-// Lines should end in CRLF; lone LFs are hashed as CRLF, as the SMTP client
-// must send them. Nothing is written to w if an error occurs before the
-// signatures are complete. A nil or zero Signer returns ErrNoConfig:
-// make Signers with NewSigner.
+// The message is read whole first, since the signatures come first, then
+// signed as SignBytes does. Lines should end in CRLF; lone LFs and lone CRs
+// are hashed as CRLF, as the SMTP client must send them. Nothing is written
+// to w if an error occurs before the signatures are complete. A nil or zero
+// Signer returns ErrNoConfig: make Signers with NewSigner.
 func (s *Signer) Sign(w io.Writer, r io.Reader) error {
 	if s == nil || len(s.cfgs) == 0 {
 		return ErrNoConfig
 	}
 	buf := s.getBuffer()
 	defer s.putBuffer(buf)
-	br := s.getReader(r)
-	defer s.putReader(br)
-
-	fields, err := readHeader(br, buf)
+	if _, err := buf.ReadFrom(r); err != nil {
+		return fmt.Errorf("dkim: reading message: %w", err)
+	}
+	sigs, err := s.SignBytes(buf.Bytes())
 	if err != nil {
 		return err
 	}
+	if _, err := w.Write(sigs); err != nil {
+		return fmt.Errorf("dkim: writing message: %w", err)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("dkim: writing message: %w", err)
+	}
+	return nil
+}
+
+// SignBytes signs the message msg, in memory, and returns only the
+// DKIM-Signature header fields, one per Config in order, each ending in
+// CRLF: the caller sends them followed by msg, which is not copied. The
+// rules are Sign's.
+func (s *Signer) SignBytes(msg []byte) ([]byte, error) {
+	if s == nil || len(s.cfgs) == 0 {
+		return nil, ErrNoConfig
+	}
+	hdrBuf := s.getBuffer()
+	defer s.putBuffer(hdrBuf)
+	br := s.getReader(bytes.NewReader(msg))
+	fields, err := readHeader(br, hdrBuf)
+	s.putReader(br)
+	if err != nil {
+		return nil, err
+	}
+	hdr := hdrBuf.Bytes() // msg's header, byte for byte
+	body := msg[len(hdr):]
+
 	var countBuf [32]int
 	counts := countBuf[:0]
 	if len(s.names) > len(countBuf) {
 		counts = make([]int, 0, len(s.names))
 	}
 	counts = counts[:len(s.names)]
-	countFields(buf.Bytes(), fields, s.names, counts)
+	countFields(hdr, fields, s.names, counts)
 	switch counts[0] { // From
 	case 0:
-		return ErrNoFrom
+		return nil, ErrNoFrom
 	case 1:
 	default:
-		return ErrMultipleFrom
+		return nil, ErrMultipleFrom
 	}
 
+	// The body is hashed once per canonicalization, whatever the number
+	// of signatures that share it.
+	var bh [2][]byte // simple, relaxed
 	now := time.Now()
-	signers := make([]*msgauth.Signer, 0, len(s.cfgs))
-	defer func() {
-		// go-msgauth: Close must always be called; after a successful
-		// Close a second one is harmless.
-		for _, ms := range signers {
-			_ = ms.Close()
-		}
-	}()
+	out := make([]byte, 0, 600*len(s.cfgs))
+	input := make([]byte, 0, 1024)
 	for _, sc := range s.cfgs {
-		ms, err := msgauth.NewSigner(sc.options(counts, now))
+		relaxedBody := sc.BodyCanonicalization == Relaxed
+		k := 0
+		if relaxedBody {
+			k = 1
+		}
+		if bh[k] == nil {
+			h := sha256.New()
+			hashBody(h, body, relaxedBody)
+			bh[k] = h.Sum(nil)
+		}
+		relaxed := sc.HeaderCanonicalization == Relaxed
+		keys := sc.headerKeys(counts)
+		field := sc.sigField(algorithm(sc.Key), keys, bh[k], now)
+		input = selectFields(input[:0], hdr, fields, keys, relaxed)
+		input = canonHeader(input, field, relaxed, false)
+		sig, err := signDigest(sc.Key, input)
 		if err != nil {
-			return fmt.Errorf("dkim: %s/%s: %w", sc.Domain, sc.Selector, err)
+			return nil, fmt.Errorf("dkim: %s/%s: %w", sc.Domain, sc.Selector, err)
 		}
-		signers = append(signers, ms)
+		field = addB(field, sig)
+		if longestLine(string(field)) > maxLine {
+			// Only a header field name of nearly 998 characters does this.
+			return nil, fmt.Errorf("%w: the DKIM-Signature for %s/%s has a line over %d octets; sign fewer or shorter header fields",
+				ErrTooManyFields, sc.Domain, sc.Selector, maxLine)
+		}
+		out = append(append(out, field...), crlf...)
 	}
-	// The message goes to the signers in chunks of about readChunk octets,
-	// the header with the first, however r delivers it: every Write to a
-	// go-msgauth Signer is a hand-off to its goroutine.
-	hashed := 0
-	for {
-		buf.Grow(readChunk)
-		n, err := io.ReadFull(br, buf.AvailableBuffer()[:readChunk])
-		buf.Write(buf.AvailableBuffer()[:n]) // commit what was read in place
-		if chunk := buf.Bytes()[hashed:]; len(chunk) > 0 {
-			for _, ms := range signers {
-				if _, err := ms.Write(chunk); err != nil {
-					return fmt.Errorf("dkim: hashing message: %w", err)
-				}
-			}
-			hashed = buf.Len()
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("dkim: reading message: %w", err)
-		}
-	}
-	sigs := make([]string, len(signers))
-	for i, ms := range signers {
-		if err := ms.Close(); err != nil {
-			return fmt.Errorf("dkim: signing for %s/%s: %w", s.cfgs[i].Domain, s.cfgs[i].Selector, err)
-		}
-		sigs[i] = ms.Signature()
-		if longestLine(sigs[i]) > maxLine {
-			// go-msgauth does not fold inside a tag value; a long h= list
-			// (many instances of a signed field) would break RFC 5322 §2.1.1.
-			return fmt.Errorf("%w: the DKIM-Signature h= tag for %s/%s exceeds %d octets; sign fewer header fields",
-				ErrTooManyFields, s.cfgs[i].Domain, s.cfgs[i].Selector, maxLine)
-		}
-	}
-	for _, sig := range sigs {
-		if _, err := io.WriteString(w, sig); err != nil {
-			return fmt.Errorf("dkim: writing message: %w", err)
-		}
-	}
-	if _, err := w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("dkim: writing message: %w", err)
-	}
-	return nil
+	return out, nil
 }
 
 // maxLine is the longest line RFC 5322 §2.1.1 allows, CRLF excluded.
@@ -182,25 +176,6 @@ func longestLine(s string) int {
 		s = s[i+1:]
 	}
 	return longest
-}
-
-// options returns go-msgauth's options for one message.
-func (sc *signConfig) options(counts []int, now time.Time) *msgauth.SignOptions {
-	o := &msgauth.SignOptions{
-		Domain:                 sc.Domain,
-		Selector:               sc.Selector,
-		Identifier:             sc.Identifier,
-		Signer:                 sc.Key,
-		HeaderCanonicalization: msgauth.Canonicalization(sc.HeaderCanonicalization),
-		BodyCanonicalization:   msgauth.Canonicalization(sc.BodyCanonicalization),
-		HeaderKeys:             sc.headerKeys(counts),
-	}
-	if sc.Expiration > 0 {
-		// Rounded up so that x= stays after t=, which go-msgauth takes from
-		// its own clock a little later (RFC 6376 §3.5: x MUST be greater).
-		o.Expiration = now.Add(sc.Expiration + time.Second).Truncate(time.Second)
-	}
-	return o
 }
 
 func (s *Signer) getBuffer() *bytes.Buffer {

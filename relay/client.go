@@ -534,12 +534,11 @@ func (c *Client) sign(data []byte) ([]byte, error) {
 	if c.Signer == nil {
 		return data, nil
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(data) + 1024)
-	if err := c.Signer.Sign(&buf, bytes.NewReader(data)); err != nil {
+	sigs, err := c.Signer.SignBytes(data)
+	if err != nil {
 		return nil, fmt.Errorf("relay: signing: %w", err)
 	}
-	return buf.Bytes(), nil
+	return append(append(make([]byte, 0, len(sigs)+len(data)), sigs...), data...), nil
 }
 
 // capOr returns v, or def when v is 0, or no cap (the largest int) when v
