@@ -155,15 +155,18 @@ func defaultClient(dns *mxtest.Server, port int) *relay.Client {
 	}}
 }
 
-// tunedMaxConnections is the connection cap of the tuned row: Postfix's
-// default_destination_concurrency_limit, and smtp-source's -s 20.
-const tunedMaxConnections = 20
+// The limits of the tuned row: twice the default connection cap, and ten
+// times the messages per connection, so fewer sessions are opened.
+const (
+	tunedMaxConnections = 2 * relay.DefaultMaxConnections
+	tunedPerConnection  = 10 * relay.DefaultMaxMessagesPerConnection
+)
 
-// tunedClient is defaultClient with the connection cap per MX host raised
-// to tunedMaxConnections.
+// tunedClient is defaultClient with the tuned limits per MX host.
 func tunedClient(dns *mxtest.Server, port int) *relay.Client {
 	c := defaultClient(dns, port)
-	c.Transport.(*relay.Direct).Limits = relay.DestinationLimits{MaxConnections: tunedMaxConnections}
+	c.Transport.(*relay.Direct).Limits = relay.DestinationLimits{
+		MaxConnections: tunedMaxConnections, MaxMessagesPerConnection: tunedPerConnection}
 	return c
 }
 

@@ -136,7 +136,7 @@ func (k *coordinator) size(name string, size int) (sizeTable, error) {
 	all := []*contender{
 		{key: "source", label: "smtp-source -d -s 20", n: cfg.n, kind: "source"},
 		{key: "send", label: "mxrelay Send, defaults", n: cfg.n, kind: kindSend},
-		{key: "send-tuned", label: fmt.Sprintf("mxrelay Send, tuned: MaxConnections %d", tunedMaxConnections), n: cfg.n, kind: kindSendTuned},
+		{key: "send-tuned", label: fmt.Sprintf("mxrelay Send, tuned: %d conns, %d msgs/conn", tunedMaxConnections, tunedPerConnection), n: cfg.n, kind: kindSendTuned},
 		{key: "sendraw", label: "mxrelay SendRaw, pre-written", n: cfg.n, kind: kindSendRaw},
 		{key: "gomail", label: "go-mail (20 goroutines, reuse)", n: cfg.n, kind: kindGoMail},
 		{key: "gomail-rtt", label: "go-mail, 20 ms RTT", n: cfg.nRTT, kind: kindGoMail, rtt: true},
