@@ -57,7 +57,8 @@ var (
 	// than 998 octets.
 	ErrTooManyFields = errors.New("dkim: too many header fields to sign")
 	// ErrMalformedHeader: a line of the header block is neither a header
-	// field ("Name: value") nor the continuation of one.
+	// field ("Name: value") nor the continuation of one, or holds a bare
+	// CR, which the SMTP client would send as a line break.
 	ErrMalformedHeader = errors.New("dkim: malformed header field")
 
 	// ErrTempFail is wrapped by a VerifyResult.Err when the signature could

@@ -40,6 +40,12 @@ func readHeader(br *bufio.Reader, buf *bytes.Buffer) ([]field, error) {
 			break
 		}
 		line := buf.Bytes()[start:]
+		// A bare CR becomes a line break on the wire (the SMTP client
+		// sends CRLF for it), which would split or end the header where
+		// the signer did not: refused.
+		if i := bytes.IndexByte(line, '\r'); i >= 0 && i < len(line)-2 {
+			return fields, fmt.Errorf("%w: line %d: bare CR", ErrMalformedHeader, lineNo)
+		}
 		switch {
 		case len(line) == 1 || len(line) == 2 && line[0] == '\r':
 			return fields, nil

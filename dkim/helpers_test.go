@@ -71,7 +71,8 @@ func (k keyRecords) lookup(_ context.Context, name string) ([]string, error) {
 }
 
 // testConfigs are the signer set-ups every message is signed with, and the
-// records that verify them.
+// records that verify them: all four header/body canonicalization pairs
+// with each key type, dual signatures, i=, x= and no oversigning.
 func testConfigs(t testing.TB) (map[string][]dkim.Config, keyRecords) {
 	rsaK, edK := rsaKey(t), edKey(t)
 	recs := keyRecords{}
@@ -84,6 +85,9 @@ func testConfigs(t testing.TB) (map[string][]dkim.Config, keyRecords) {
 		"rsa-simple":    {{Domain: "example.com", Selector: "rsa", Key: rsaK, HeaderCanonicalization: dkim.Simple, BodyCanonicalization: dkim.Simple}},
 		"ed-simple":     {{Domain: "example.com", Selector: "ed", Key: edK, HeaderCanonicalization: dkim.Simple, BodyCanonicalization: dkim.Simple}},
 		"ed-mixed":      {{Domain: "example.com", Selector: "ed", Key: edK, HeaderCanonicalization: dkim.Relaxed, BodyCanonicalization: dkim.Simple}},
+		"ed-mixed-sr":   {{Domain: "example.com", Selector: "ed", Key: edK, HeaderCanonicalization: dkim.Simple, BodyCanonicalization: dkim.Relaxed}},
+		"rsa-mixed":     {{Domain: "example.com", Selector: "rsa", Key: rsaK, HeaderCanonicalization: dkim.Relaxed, BodyCanonicalization: dkim.Simple}},
+		"rsa-mixed-sr":  {{Domain: "example.com", Selector: "rsa", Key: rsaK, HeaderCanonicalization: dkim.Simple, BodyCanonicalization: dkim.Relaxed}},
 		"dual":          {{Domain: "example.com", Selector: "ed", Key: edK}, {Domain: "example.com", Selector: "rsa", Key: rsaK}},
 		"dual-mixed":    {{Domain: "example.com", Selector: "ed", Key: edK, BodyCanonicalization: dkim.Simple}, {Domain: "mail.example.com", Selector: "s2026_a", Key: rsaK, HeaderCanonicalization: dkim.Simple, Identifier: "alice@mail.example.com"}},
 		"rsa-expiring":  {{Domain: "example.com", Selector: "rsa", Key: rsaK, Expiration: 72 * time.Hour}},

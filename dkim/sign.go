@@ -63,8 +63,9 @@ func NewSigner(cfgs ...Config) (*Signer, error) {
 // in order, followed by the message bytes exactly as read.
 //
 // The message is read whole first, since the signatures come first, then
-// signed as SignBytes does. Lines should end in CRLF; lone LFs and lone CRs
-// are hashed as CRLF, as the SMTP client must send them. Nothing is written
+// signed as SignBytes does. Lines should end in CRLF; lone LFs, and lone
+// CRs in the body, are hashed as CRLF, as the SMTP client must send them (a
+// lone CR in the header is refused with ErrMalformedHeader). Nothing is written
 // to w if an error occurs before the signatures are complete. A nil or zero
 // Signer returns ErrNoConfig: make Signers with NewSigner.
 func (s *Signer) Sign(w io.Writer, r io.Reader) error {

@@ -238,6 +238,8 @@ func TestSignBadMessage(t *testing.T) {
 		{"no colon", "From: a@example.com\r\nnot a header\r\n\r\n", dkim.ErrMalformedHeader},
 		{"starts with continuation", " From: a@example.com\r\n\r\n", dkim.ErrMalformedHeader},
 		{"empty name", ": x\r\nFrom: a@example.com\r\n\r\n", dkim.ErrMalformedHeader},
+		{"bare CR in header", "From:\r0\n\n", dkim.ErrMalformedHeader},
+		{"bare CR ending the header early", "From: a@example.com\r\r\nSubject: x\r\n\r\n", dkim.ErrMalformedHeader},
 		{"mbox From line", "From alice@example.com Thu Nov 26 10:00:00 2026\r\nFrom: a@example.com\r\n\r\n", dkim.ErrMalformedHeader},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
