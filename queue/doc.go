@@ -49,6 +49,10 @@
 // Optional Store capabilities, found by type assertion:
 //
 //   - Waker: signals jobs made due by other processes (LISTEN/NOTIFY).
+//   - PutLeaser: Put that also leases the new job; Enqueue hands a job so
+//     leased straight to an idle worker of Run, with no Claim between.
+//   - FinishClaimer: Finish that also claims; a worker records its attempt
+//     and takes its next job in one write.
 //   - io.Closer: the owner of the store closes it; the Queue never does.
 //
 // # Events

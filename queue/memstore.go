@@ -60,7 +60,11 @@ func (h *memHeap) Pop() any {
 	return e
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store         = (*MemoryStore)(nil)
+	_ PutLeaser     = (*MemoryStore)(nil)
+	_ FinishClaimer = (*MemoryStore)(nil)
+)
 
 func (s *MemoryStore) check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
@@ -111,14 +115,20 @@ func (s *MemoryStore) dropKeyIfEmpty(k string) {
 func (s *MemoryStore) Put(ctx context.Context, job *Job) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, err := s.put(ctx, job)
+	return err
+}
+
+// put stores a copy of job and returns its entry; s.mu is held.
+func (s *MemoryStore) put(ctx context.Context, job *Job) (*memEntry, error) {
 	if err := s.check(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if job == nil || job.ID == "" {
-		return fmt.Errorf("%w: no id", ErrInvalid)
+		return nil, fmt.Errorf("%w: no id", ErrInvalid)
 	}
 	if _, ok := s.jobs[job.ID]; ok {
-		return fmt.Errorf("%w: %s", ErrExists, job.ID)
+		return nil, fmt.Errorf("%w: %s", ErrExists, job.ID)
 	}
 	e := &memEntry{job: job.Clone(), index: -1}
 	e.job.Lease = Lease{}
@@ -126,7 +136,40 @@ func (s *MemoryStore) Put(ctx context.Context, job *Job) error {
 	if !e.job.Held {
 		s.schedule(e, e.job.NextAttempt)
 	}
-	return nil
+	return e, nil
+}
+
+// PutLeased implements PutLeaser.
+func (s *MemoryStore) PutLeased(ctx context.Context, job *Job, r ClaimRequest) (*Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.put(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	if e.job.Held || e.job.NextAttempt.After(r.Now) {
+		return nil, nil
+	}
+	mk := s.keys[e.job.RoutingKey]
+	if r.PerKey > 0 && mk.activeLeases(r.Now) >= r.PerKey {
+		return nil, nil
+	}
+	s.seq++
+	e.job.Lease = Lease{Owner: r.Owner, Token: fmt.Sprintf("m%d", s.seq), Until: r.Now.Add(r.Lease)}
+	mk.leased[e.job.ID] = e
+	s.schedule(e, e.job.Lease.Until) // an expired lease makes it due again
+	return e.job.Clone(), nil
+}
+
+// activeLeases counts the key's leases that end after now.
+func (mk *memKey) activeLeases(now time.Time) int {
+	n := 0
+	for _, e := range mk.leased {
+		if e.job.Lease.Until.After(now) {
+			n++
+		}
+	}
+	return n
 }
 
 // Get implements Store.
@@ -150,8 +193,13 @@ func (s *MemoryStore) Claim(ctx context.Context, r ClaimRequest) ([]*Job, error)
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	return s.claim(r), nil
+}
+
+// claim leases up to r.Max due jobs; s.mu is held.
+func (s *MemoryStore) claim(r ClaimRequest) []*Job {
 	if r.Max <= 0 {
-		return nil, nil
+		return nil
 	}
 	// Keys whose earliest job is due, earliest first; each key's budget
 	// under the per-key limit.
@@ -167,13 +215,7 @@ func (s *MemoryStore) Claim(ctx context.Context, r ClaimRequest) ([]*Job, error)
 		}
 		budget := r.Max
 		if r.PerKey > 0 {
-			active := 0
-			for _, e := range mk.leased {
-				if e.job.Lease.Until.After(r.Now) {
-					active++
-				}
-			}
-			budget = min(budget, r.PerKey-active)
+			budget = min(budget, r.PerKey-mk.activeLeases(r.Now))
 		}
 		if budget > 0 {
 			cands = append(cands, cand{k, mk, budget})
@@ -200,7 +242,7 @@ func (s *MemoryStore) Claim(ctx context.Context, r ClaimRequest) ([]*Job, error)
 			cands = slices.Delete(cands, best, best+1)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Finish implements Store.
@@ -210,6 +252,24 @@ func (s *MemoryStore) Finish(ctx context.Context, job *Job) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
+	return s.finish(job)
+}
+
+// FinishClaim implements FinishClaimer.
+func (s *MemoryStore) FinishClaim(ctx context.Context, job *Job, r ClaimRequest) ([]*Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.finish(job); err != nil {
+		return nil, err
+	}
+	return s.claim(r), nil
+}
+
+// finish records an attempt; s.mu is held.
+func (s *MemoryStore) finish(job *Job) error {
 	e, ok := s.jobs[job.ID]
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotFound, job.ID)

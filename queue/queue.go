@@ -57,6 +57,9 @@ type Queue struct {
 	owner   string
 	policy  RetryPolicy
 	due     timeHeap // retry times this queue scheduled, bounded
+	slots   slots    // idle workers while Run runs
+	handMu  sync.Mutex
+	run     *run // the Run that Enqueue may hand jobs to; nil when none
 }
 
 // Defaults for Queue.Workers and Queue.PerKey when they are 0. These are
@@ -177,7 +180,9 @@ func (q *Queue) log(level slog.Level, msg string, args ...any) {
 // refuses one it holds (ErrExists). Enqueue sets ID when it is empty,
 // Created, the recipients' states, and clears the rest. It keeps no
 // reference to job.
-// Idle workers of a running queue are woken at once.
+// Idle workers of a running queue are woken at once; when the Store is a
+// PutLeaser and a worker of Run is idle, the job is leased in the same
+// write that stores it and handed to that worker, with no Claim between.
 func (q *Queue) Enqueue(ctx context.Context, job *Job) (string, error) {
 	q.init()
 	if q.Store == nil {
@@ -203,11 +208,19 @@ func (q *Queue) Enqueue(ctx context.Context, job *Job) (string, error) {
 	if j.RoutingKey == "" {
 		j.RoutingKey = DomainOf(j.Recipients[0].Addr)
 	}
-	if err := q.Store.Put(ctx, &j); err != nil {
+	r, leased, tried, err := q.putLeased(ctx, &j, now)
+	if !tried {
+		err = q.Store.Put(ctx, &j)
+	}
+	if err != nil {
 		return "", fmt.Errorf("queue: enqueue: %w", err)
 	}
 	if q.Hooks.Enqueued != nil {
 		q.Hooks.Enqueued(&j)
+	}
+	if leased != nil {
+		q.start(r, leased) // leased at Put to an idle worker
+		return j.ID, nil
 	}
 	if !j.Held {
 		if j.NextAttempt.After(now) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -37,16 +36,19 @@ func (q *Queue) Run(ctx context.Context) error {
 	// them Grace after ctx ends.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	var wg sync.WaitGroup
-	freed := make(chan struct{}, q.workers())
-	inflight := 0
+	workers := q.workers()
+	r := &run{ctx: workCtx, freed: make(chan struct{}, 1)}
+	q.slots.n.Store(int64(workers))
+	q.handMu.Lock()
+	q.run = r // from here on Enqueue may hand jobs to idle workers
+	q.handMu.Unlock()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	failures := 0
 	var fatal error
 
 	for ctx.Err() == nil && fatal == nil {
-		free := q.workers() - inflight
+		free := q.slots.take(workers)
 		claimed := 0
 		if free > 0 {
 			now := q.now()
@@ -55,12 +57,14 @@ func (q *Queue) Run(ctx context.Context) error {
 			})
 			if err != nil {
 				if ctx.Err() != nil {
+					q.slots.give(free)
 					break
 				}
 				failures++
 				q.storeError(nil, "claim", err)
 				if errors.Is(err, ErrClosed) {
 					fatal = fmt.Errorf("queue: run: %w", err)
+					q.slots.give(free)
 					break
 				}
 			} else {
@@ -68,21 +72,13 @@ func (q *Queue) Run(ctx context.Context) error {
 			}
 			claimed = len(jobs)
 			for _, j := range jobs {
-				inflight++
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					q.attempt(workCtx, j)
-					freed <- struct{}{}
-				}()
+				r.wg.Add(1)
+				q.start(r, j)
 			}
+			q.slots.give(free - claimed)
 		}
 		if claimed > 0 && claimed == free {
-			// Possibly more due: take freed slots first, then claim again.
-			inflight -= drain(freed)
-			if inflight < q.workers() {
-				continue
-			}
+			continue // possibly more due: claim again for the workers freed meanwhile
 		}
 		// Wait for a reason to look again.
 		wait := q.poll()
@@ -94,8 +90,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		timer.Reset(max(wait, time.Millisecond))
 		select {
 		case <-ctx.Done():
-		case <-freed:
-			inflight--
+		case <-r.freed:
 		case <-q.wake:
 		case <-external:
 		case <-timer.C:
@@ -108,37 +103,31 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 	}
 
+	// No more hand-offs from Enqueue or claims at Finish; the attempts
+	// started are all in r.wg.
+	r.stop.Store(true)
+	q.handMu.Lock()
+	q.run = nil
+	q.handMu.Unlock()
 	// Drain: let attempts finish within Grace, then cancel them.
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
 	grace := time.NewTimer(q.grace())
 	defer grace.Stop()
-	for inflight > 0 {
-		select {
-		case <-freed:
-			inflight--
-		case <-grace.C:
-			q.log(slog.LevelInfo, "queue: grace period over, cancelling attempts", "inflight", inflight)
-			cancelWork()
-			wg.Wait()
-			inflight = 0
-		}
+	select {
+	case <-done:
+	case <-grace.C:
+		q.log(slog.LevelInfo, "queue: grace period over, cancelling attempts", "inflight", workers-int(q.slots.n.Load()))
+		cancelWork()
+		<-done
 	}
-	wg.Wait()
 	if fatal != nil {
 		return fatal
 	}
 	return ctx.Err()
-}
-
-func drain(c chan struct{}) int {
-	n := 0
-	for {
-		select {
-		case <-c:
-			n++
-		default:
-			return n
-		}
-	}
 }
 
 func (q *Queue) storeError(job *Job, op string, err error) {
@@ -152,8 +141,10 @@ func (q *Queue) storeError(job *Job, op string, err error) {
 	}
 }
 
-// attempt makes one delivery attempt of a claimed job and records it.
-func (q *Queue) attempt(ctx context.Context, job *Job) {
+// attempt makes one delivery attempt of a claimed job and records it. It
+// returns the job the store leased to this worker as it recorded the
+// attempt (FinishClaimer), or nil.
+func (q *Queue) attempt(ctx context.Context, r *run, job *Job) *Job {
 	if q.Hooks.AttemptStarted != nil {
 		q.Hooks.AttemptStarted(job)
 	}
@@ -228,9 +219,18 @@ func (q *Queue) attempt(ctx context.Context, job *Job) {
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := q.Store.Finish(fctx, job); err != nil {
+	var next []*Job
+	var err error
+	if fc, ok := q.Store.(FinishClaimer); ok && !interrupted && !r.stop.Load() {
+		next, err = fc.FinishClaim(fctx, job, ClaimRequest{
+			Owner: q.owner, Max: 1, PerKey: q.perKey(), Now: now, Lease: q.lease(),
+		})
+	} else {
+		err = q.Store.Finish(fctx, job)
+	}
+	if err != nil {
 		q.storeError(job, "finish", err)
-		return
+		return nil
 	}
 	switch {
 	case len(expired) > 0:
@@ -243,4 +243,8 @@ func (q *Queue) attempt(ctx context.Context, job *Job) {
 			q.Hooks.RetryScheduled(job, retryAt)
 		}
 	}
+	if len(next) == 0 {
+		return nil
+	}
+	return next[0]
 }

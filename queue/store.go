@@ -44,7 +44,9 @@ import (
 //     by Stats, and removed by Set(ActionCancel).
 //
 // Optional capabilities are add-on interfaces found by type assertion:
-// Waker (wake-ups from outside the process) and io.Closer.
+// Waker (wake-ups from outside the process), PutLeaser and FinishClaimer
+// (one write for a Put or a Finish and the lease that follows it) and
+// io.Closer.
 type Store interface {
 	// Put stores a new job durably. The job has an ID (ErrInvalid if
 	// empty; ErrExists if taken); it is due at job.NextAttempt unless

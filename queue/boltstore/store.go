@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mxrelay/mxrelay/queue"
@@ -46,9 +47,17 @@ type Store struct {
 	ops    chan *op
 	done   chan struct{} // the commit loop exited
 	prefix string        // lease token prefix, unique per Open
+
+	commits atomic.Int64 // write transactions committed (tests and benchmarks count them)
+	writes  atomic.Int64 // writes committed in them
+	busy    atomic.Int64 // nanoseconds spent running and committing batches
 }
 
-var _ queue.Store = (*Store)(nil)
+var (
+	_ queue.Store         = (*Store)(nil)
+	_ queue.PutLeaser     = (*Store)(nil)
+	_ queue.FinishClaimer = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the queue file at path with default
 // options.
@@ -290,6 +299,8 @@ const gatherYields = 8
 // its error and the batch is run again without it, so that its partial
 // writes are rolled back.
 func (s *Store) commit(batch []*op) {
+	start := time.Now()
+	defer func() { s.busy.Add(int64(time.Since(start))) }()
 	for len(batch) > 0 {
 		btx, err := s.db.Begin(true)
 		if err != nil {
@@ -309,7 +320,12 @@ func (s *Store) commit(batch []*op) {
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
 			continue
 		}
-		answer(batch, btx.Commit())
+		err = btx.Commit()
+		if err == nil {
+			s.commits.Add(1)
+			s.writes.Add(int64(len(batch)))
+		}
+		answer(batch, err)
 		return
 	}
 }

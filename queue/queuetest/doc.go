@@ -30,6 +30,13 @@
 //
 // Without Reopen, that check is skipped and says so.
 //
+// A store that implements the optional queue.PutLeaser or
+// queue.FinishClaimer is checked for them too (a job leased at Put is
+// leased as Claim would lease it, never when held or scheduled later, and
+// counts against the per-key limit; its lease ends and survives reopening
+// as Claim's do; FinishClaim finishes and claims as one change); for a
+// store without them those checks are skipped.
+//
 // The suite passes the time explicitly (ClaimRequest.Now), so it never
 // sleeps. Stores must keep times to at least the microsecond.
 package queuetest

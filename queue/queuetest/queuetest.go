@@ -69,6 +69,15 @@ func TestStore(t *testing.T, newStore func(t *testing.T) queue.Store, opts ...St
 		{"ConcurrentPut", testConcurrentPut},
 		{"CanceledContext", func(t *testing.T, s queue.Store) { testCanceledContext(t, s) }},
 		{"ExpiredLeaseOrder", func(t *testing.T, s queue.Store) { testExpiredLeaseOrder(t, s) }},
+		{"PutLeased", testPutLeased},
+		{"PutLeasedExpiry", testPutLeasedExpiry},
+		{"FinishClaim", testFinishClaim},
+		{"PutLeasedReopen", func(t *testing.T, s queue.Store) {
+			if o.Reopen == nil {
+				t.Skip("no StoreOptions.Reopen: leases given at Put are not checked across reopening")
+			}
+			testPutLeasedReopen(t, s, func(old queue.Store) queue.Store { return o.Reopen(t, old) }, o.ReopenEndsLeases)
+		}},
 		{"Reopen", func(t *testing.T, s queue.Store) {
 			if o.Reopen == nil {
 				t.Skip("no StoreOptions.Reopen: durability across close and reopen is not checked")
