@@ -88,11 +88,12 @@ func newToken() string {
 // Claim implements queue.Store. Without a per-key cap it is one UPDATE of
 // rows picked with FOR UPDATE SKIP LOCKED, so concurrent claimers never
 // wait for each other. With r.PerKey > 0 it calls the schema's
-// claim_keyed function, which serves the due routing keys earliest first,
-// each under an advisory lock while it counts the key's unexpired leases
-// (those of every process) and leases within the cap: the cap holds across
-// processes. Either way the jobs come back in due order and no transaction
-// outlives Claim.
+// claim_keyed function, which reads the due routing keys from
+// routing_keys, earliest first, each under its row's lock while it counts
+// the key's unexpired leases (those of every process) and leases within
+// the cap: the cap holds across processes, and the cost does not grow with
+// the number of keys (see the package doc). Either way the jobs come back
+// in due order and no transaction outlives Claim.
 //
 // With a per-key cap the keys are filled in the order of their earliest
 // due job, each up to its budget, so when more jobs are due than r.Max a

@@ -214,6 +214,7 @@ func TestHistoryUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	psql(t, dsn, dropKeysSQL(schema))
 	psql(t, dsn, "DROP TABLE "+schema+".history_rcpt, "+schema+".history, "+schema+".outbox_items, "+
 		schema+".outbox_heads; UPDATE "+schema+".meta SET version = 2")
 	s = openStore(t, dsn, schema)

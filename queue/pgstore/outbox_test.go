@@ -452,6 +452,7 @@ func TestOutboxUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	psql(t, dsn, dropKeysSQL(schema))
 	psql(t, dsn, "DROP TABLE "+schema+".outbox_items, "+schema+".outbox_heads; UPDATE "+schema+".meta SET version = 3")
 	s = openStore(t, dsn, schema)
 	if _, err := s.Get(ctx, job.ID); err != nil {

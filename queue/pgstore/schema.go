@@ -14,7 +14,7 @@ import (
 // understands. A database whose schema has a higher version was migrated by
 // a newer release of this package; Open refuses it with a
 // *SchemaVersionError rather than guess.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // ErrSchemaTooNew matches (errors.Is) a *SchemaVersionError: the schema
 // was created by a newer release of pgstore.
@@ -165,11 +165,21 @@ var migrations = []string{
 		data     bytea NOT NULL,
 		PRIMARY KEY (endpoint, seq)
 	);`,
+
+	// 5: the routing_keys table, its triggers, and claim_keyed reading it
+	// (keys.go).
+	migrationKeys,
 }
 
 // migrate creates or upgrades the schema under a transaction-scoped
 // advisory lock, so that processes starting together migrate once.
 func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	return migrateTo(ctx, pool, schema, SchemaVersion)
+}
+
+// migrateTo is migrate up to version target (<= SchemaVersion); tests use
+// it to build a schema of an earlier release.
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, schema string, target int) error {
 	q := pgx.Identifier{schema}.Sanitize()
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -195,16 +205,16 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if version > SchemaVersion {
 		return &SchemaVersionError{Schema: schema, Found: version, Supported: SchemaVersion}
 	}
-	if version == SchemaVersion {
+	if version >= target {
 		return tx.Commit(ctx)
 	}
-	for v := version; v < SchemaVersion; v++ {
+	for v := version; v < target; v++ {
 		if _, err := tx.Exec(ctx, strings.ReplaceAll(migrations[v], "{s}", q)); err != nil {
 			return fmt.Errorf("pgstore: migrate %s to version %d: %w", q, v+1, err)
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO `+q+`.meta (id, version) VALUES (1, $1)
-		ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version`, SchemaVersion); err != nil {
+		ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version`, target); err != nil {
 		return fmt.Errorf("pgstore: migrate: record version: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -213,8 +223,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	return nil
 }
 
-// claimKeyedFunc is Claim under a per-key cap, run in the server so that it
-// costs one round trip. It walks the routing keys whose earliest unheld job
+// claimKeyedFunc is claim_keyed as schema version 1 created it (version 5
+// replaces it with claimKeysFunc, keys.go): Claim under a per-key cap, run
+// in the server so that it costs one round trip. It walks the routing keys whose earliest unheld job
 // is due, earliest first (a loose index scan: one probe per key, however
 // long a key's backlog), and for each takes an advisory lock on the key,
 // counts the key's unexpired leases (every process's), and leases up to the

@@ -41,7 +41,10 @@ type Options struct {
 	// ErrInvalidSchema.
 	Schema string
 	// MaxBatch caps the jobs one commit inserts when many Puts arrive at
-	// once; 0 → 256.
+	// once; 0 → 256. A commit takes a shared advisory lock per distinct
+	// routing key among its jobs, which PostgreSQL keeps in its lock table
+	// (max_locks_per_transaction × max_connections entries, 6,400 by
+	// default): keep MaxBatch × Committers well under it.
 	MaxBatch int
 	// Committers is how many group commits may be in flight at once;
 	// 0 → 2.

@@ -40,6 +40,7 @@ func TestSuppressionsUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	psql(t, dsn, dropKeysSQL(schema))
 	psql(t, dsn, "DROP TABLE "+schema+".suppressions, "+schema+".history_rcpt, "+schema+".history, "+
 		schema+".outbox_items, "+schema+".outbox_heads; UPDATE "+schema+".meta SET version = 1")
 	s = openStore(t, dsn, schema)
