@@ -232,3 +232,8 @@ func ttlOf(sec uint32, limit time.Duration) time.Duration {
 	d := time.Duration(sec) * time.Second
 	return min(d, limit)
 }
+
+// CachedLookups returns how many DNS lookups r's cache holds now, expired
+// ones not yet dropped included: at most CacheSize (DefaultCacheSize when
+// zero). MTA-STS policies are kept apart, in their own memory budget.
+func (r *Resolver) CachedLookups() int { return r.cache.len() }

@@ -37,7 +37,7 @@ func (c *Client) evaluateAlerts(ctx context.Context, w *alertWatch) []Alert {
 		case AlertComplaintRate, AlertBounceRate:
 			changes = append(changes, w.judge(r, w.rateMeasures(i, now), now)...)
 		case AlertDeferrals:
-			changes = append(changes, w.judge(r, w.streakMeasures(), now)...)
+			changes = append(changes, w.judge(r, w.streakMeasures(now), now)...)
 		case AlertQueueAge:
 			if m, ok := c.queueAge(ctx, now); ok {
 				changes = append(changes, w.judge(r, []measure{m}, now)...)
@@ -124,18 +124,23 @@ func (r *AlertRule) rate(win *window, subject string, now time.Time) measure {
 }
 
 // streakMeasures returns each MX host's deferral streak, and a zero for
-// hosts whose alert fires but whose streak ended.
-func (w *alertWatch) streakMeasures() []measure {
+// hosts whose alert fires but whose streak ended or went idle (see
+// DeferralStreakIdle).
+func (w *alertWatch) streakMeasures(now time.Time) []measure {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []measure
 	for _, h := range slices.Sorted(maps.Keys(w.streaks)) {
+		if m, idle := w.idleStreak(h, now); idle {
+			out = append(out, m)
+			continue
+		}
 		n := w.streaks[h].deferrals
 		out = append(out, measure{subject: h, value: float64(n), enough: true, keep: true,
 			words: fmt.Sprintf("%d deferrals in a row from %s", n, h)})
 	}
 	for k, a := range w.firing {
-		if a.Kind == AlertDeferrals && w.streaks[k.subject] == nil {
+		if a.Kind == AlertDeferrals && w.streaks[k.subject] == nil && !slices.ContainsFunc(out, func(m measure) bool { return m.subject == k.subject }) {
 			out = append(out, measure{subject: k.subject, enough: true, keep: true,
 				words: fmt.Sprintf("%s delivers again (%d in a row)", k.subject, streakClear)})
 		}

@@ -53,7 +53,8 @@ const (
 	AlertBounceRate
 	// AlertDeferrals: consecutive deferrals from one MX host, with no
 	// delivery between them; a count. It resolves after three deliveries
-	// in a row from the host.
+	// in a row from the host, or when the host has had no mail for
+	// DeferralStreakIdle.
 	AlertDeferrals
 	// AlertBackoff: an MX host suspended (error) or slowed (warning) by a
 	// back-off rule (Client.Backoffs); no threshold.
@@ -102,7 +103,7 @@ type AlertRule struct {
 	MinMessages int
 	// PerDomain judges a rate for each recipient domain on its own
 	// (gmail.com, yahoo.com: each provider measures its own), besides all
-	// mail together.
+	// mail together; for at most AlertDomains domains at once.
 	PerDomain bool
 	// Clear is the hysteresis: a firing alert resolves when its value
 	// falls below Clear × Warning (or Clear × Error, for one with no

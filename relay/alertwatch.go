@@ -50,8 +50,9 @@ type rateCounts struct {
 
 // streak counts an MX host's deferrals since its last run of deliveries.
 type streak struct {
-	deferrals int // consecutive deferrals
-	delivered int // deliveries in a row since the last deferral
+	deferrals int       // consecutive deferrals
+	delivered int       // deliveries in a row since the last deferral
+	last      time.Time // the last event counted; see streakIdle
 }
 
 // streakClear is how many deliveries in a row end a deferral streak.
@@ -72,6 +73,10 @@ type alertWatch struct {
 	rates   []*rateCounts // per rule; nil for other kinds
 	streaks map[string]*streak
 	firing  map[alertKey]*Alert
+	pruned  time.Time // when prune last ran (alertprune.go)
+	// maxDomains bounds each rule's per-domain windows; 0 →
+	// AlertDomains (tests set it).
+	maxDomains int
 
 	eval      sync.Mutex                 // one evaluation at a time
 	preflight map[string]time.Time       // per domain, when it was last checked
@@ -179,6 +184,7 @@ func (c *Client) observeAlert(e *Event) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.prune(e.Time)
 	for i, rc := range w.rates {
 		if rc == nil {
 			continue
@@ -197,12 +203,9 @@ func (c *Client) observeAlert(e *Event) {
 		}
 		rc.all.add(e.Time, r.Window, num, den)
 		if r.PerDomain && domain != "" {
-			dw := rc.domain[domain]
-			if dw == nil {
-				dw = &window{}
-				rc.domain[domain] = dw
+			if dw := w.domainWindow(rc, domain); dw != nil {
+				dw.add(e.Time, r.Window, num, den)
 			}
-			dw.add(e.Time, r.Window, num, den)
 		}
 	}
 	if e.MX == "" || e.Async {
@@ -217,8 +220,10 @@ func (c *Client) observeAlert(e *Event) {
 		}
 		s.deferrals++
 		s.delivered = 0
+		s.last = e.Time
 	case EventDelivered:
 		if s := w.streaks[e.MX]; s != nil {
+			s.last = e.Time
 			if s.delivered++; s.delivered >= streakClear {
 				delete(w.streaks, e.MX)
 			}

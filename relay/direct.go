@@ -88,6 +88,14 @@ type Direct struct {
 	// for the next one to the same MX host. 0 → DefaultIdleTimeout;
 	// negative → every connection is closed after its message.
 	IdleTimeout time.Duration
+	// DestinationIdleTime is how long the state of an MX host (its
+	// shaping and automatic back-off) is kept after its last message,
+	// so that a host that pushed back is not hit at full speed by the
+	// next one; then it is freed, so that memory follows the hosts in
+	// use rather than every host ever mailed. A host under a back-off or
+	// back-off rule, or with a connection open, is kept until that ends,
+	// whatever this says. 0 → DefaultDestinationIdleTime (10 minutes).
+	DestinationIdleTime time.Duration
 
 	// MaxMXAddresses caps the MX addresses one delivery attempt for a
 	// domain considers, across all its MX hosts in preference order:

@@ -28,22 +28,28 @@ type poolKey struct {
 
 // pool keeps open sessions for reuse and counts every open connection per
 // MX host against that destination's limit. Idle sessions are closed after
-// the idle timeout by a timer of their own, so nothing runs while the pool
-// is quiet.
+// the idle timeout by a timer of their own, and destination state after
+// the destination idle time by the sweeper (destidle.go), which stops once
+// nothing is kept, so nothing runs while the pool is empty.
 type pool struct {
 	mu        sync.Mutex
 	dests     map[string]*destination // by MX host
 	lastSweep time.Time
 	clock     func() time.Time // nil → time.Now; tests set it
+	ttl       time.Duration    // how long unused state is kept; 0 → destIdleTTL
+	sweeper   *time.Timer      // sweeps while dests is not empty; nil when it is
 }
 
 // Destination state (open connections, shaping) is kept while it is in
-// use and for destIdleTTL after, so that a host's back-off survives
-// between messages; then it is dropped, so that memory follows the hosts
-// in use rather than every host ever mailed. The pool looks for such
-// state at most every sweepEvery, when a destination is looked up.
+// use and for destIdleTTL (Direct.DestinationIdleTime) after, so that a
+// host's back-off survives between messages; then it is dropped, so that
+// memory follows the hosts in use rather than every host ever mailed. The
+// pool looks for such state at most every sweepEvery (or the idle time,
+// if shorter), when a destination is looked up and, while any state is
+// kept, from a timer (destidle.go), so that state is freed when the
+// traffic stops too.
 const (
-	destIdleTTL = 10 * time.Minute
+	destIdleTTL = DefaultDestinationIdleTime
 	sweepEvery  = time.Minute
 )
 
@@ -91,7 +97,7 @@ func (p *pool) dest(host string, limits DestinationLimits) *destination {
 		p.dests = make(map[string]*destination)
 	}
 	now := p.now()
-	if now.Sub(p.lastSweep) >= sweepEvery {
+	if now.Sub(p.lastSweep) >= p.sweepInterval() {
 		p.lastSweep = now
 		p.sweep(now)
 	}
@@ -100,6 +106,7 @@ func (p *pool) dest(host string, limits DestinationLimits) *destination {
 		d = &destination{host: host, limits: limits, changed: make(chan struct{})}
 		d.shaper.init(limits)
 		p.dests[host] = d
+		p.armSweeper()
 	}
 	d.refs++
 	return d
@@ -113,12 +120,13 @@ func (p *pool) release(d *destination) {
 	p.mu.Unlock()
 }
 
-// sweep drops the state of destinations nobody has used for destIdleTTL:
-// no attempt holds them, no connection is open and no back-off is
-// pending; p.mu is held.
+// sweep drops the state of destinations nobody has used for the idle
+// time: no attempt holds them, no connection is open and no back-off or
+// back-off rule is in force; p.mu is held.
 func (p *pool) sweep(now time.Time) {
+	ttl := p.idleTTL()
 	for host, d := range p.dests {
-		if d.refs > 0 || d.open > 0 || len(d.idle) > 0 || now.Sub(d.lastUsed) < destIdleTTL {
+		if d.refs > 0 || d.open > 0 || len(d.idle) > 0 || now.Sub(d.lastUsed) < ttl {
 			continue
 		}
 		if _, cooling := d.coolingUntil(now); cooling {

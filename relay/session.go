@@ -24,7 +24,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 		return false
 	}
 
-	d := c.pool.dest(host, c.limitsFor(host))
+	d := c.pool.destFor(host, c.limitsFor(host), c.destinationIdleTime())
 	defer c.pool.release(d)
 	if until, cooling := d.coolingUntil(time.Now()); cooling {
 		why := "the host pushed back"

@@ -95,10 +95,16 @@ func (l *Latency) UnmarshalJSON(b []byte) error {
 // Stats are a Client's counters since its first event: what an application
 // needs to alert on a bounce rate or a stuck destination.
 type Stats struct {
-	Since         time.Time         `json:"since"`          // the first event counted
-	Total         Counts            `json:"total"`          // every recipient and attempt
-	ByDomain      map[string]Counts `json:"by_domain"`      // by recipient domain
-	ByMX          map[string]Counts `json:"by_mx"`          // by MX host that answered
+	Since time.Time `json:"since"` // the first event counted
+	Total Counts    `json:"total"` // every recipient and attempt
+	// ByDomain counts by recipient domain and ByMX by the MX host that
+	// answered. Each keeps at most StatsKeys entries: when a new key
+	// would go past that, the less busy half of the keys are folded into
+	// the entry StatsOther, so that memory stays bounded however many
+	// domains are mailed while the busiest stay visible by name. A key
+	// folded away starts again from zero if it comes back.
+	ByDomain      map[string]Counts `json:"by_domain"`
+	ByMX          map[string]Counts `json:"by_mx"`
 	ByCampaign    map[string]Counts `json:"by_campaign"`    // by SendOptions.Campaign
 	Latency       Latency           `json:"latency"`        // from send or enqueue to delivery
 	EventsDropped int64             `json:"events_dropped"` // events the Events hook missed (buffer full)
@@ -130,9 +136,14 @@ type bucket struct {
 	c  Counts
 }
 
-// maxStatsKeys bounds the domains and MX hosts counted one by one; the
-// rest are counted under "(other)".
-const maxStatsKeys = 10000
+// StatsKeys is how many entries Stats.ByDomain and Stats.ByMX keep each,
+// StatsOther included; see Stats.ByDomain. At about 300 octets an entry,
+// the two cost at most some 6 MB.
+const StatsKeys = 10000
+
+// StatsOther is the key of Stats.ByDomain and Stats.ByMX under which the
+// counts of the less busy keys are folded once StatsKeys is reached.
+const StatsOther = "(other)"
 
 // Latency histogram: buckets 10% apart from 1 ms, so a percentile is
 // known within 10%; about 200 buckets cover up to 10 days.
@@ -149,6 +160,7 @@ type statsRecorder struct {
 	byDomain map[string]*Counts
 	byMX     map[string]*Counts
 	byCamp   map[string]*Counts
+	maxKeys  int // bound of byDomain and byMX; 0 → StatsKeys (tests set it)
 	lat      [latBuckets]int64
 	latN     int64
 	latMax   time.Duration
@@ -190,16 +202,16 @@ func (s *statsRecorder) record(e *Event) {
 	}
 	add(&s.total, e)
 	if e.Domain != "" {
-		add(s.counts(s.byDomain, e.Domain), e)
+		add(s.bounded(s.byDomain, e.Domain), e)
 	}
 	if e.MX != "" {
-		add(s.counts(s.byMX, e.MX), e)
+		add(s.bounded(s.byMX, e.MX), e)
 	}
 	if e.Campaign != "" {
 		if s.byCamp == nil {
 			s.byCamp = make(map[string]*Counts)
 		}
-		add(s.counts(s.byCamp, e.Campaign), e)
+		add(counts(s.byCamp, e.Campaign), e)
 	}
 	t := e.Time.UnixNano()
 	add(&slot(s.minutes[:], t/int64(time.Minute)).c, e)
@@ -215,15 +227,10 @@ func (s *statsRecorder) record(e *Event) {
 	}
 }
 
-func (s *statsRecorder) counts(m map[string]*Counts, key string) *Counts {
+// counts returns the entry of key in m, created on first use.
+func counts(m map[string]*Counts, key string) *Counts {
 	c := m[key]
 	if c == nil {
-		if len(m) >= maxStatsKeys {
-			key = "(other)"
-			if c = m[key]; c != nil {
-				return c
-			}
-		}
 		c = new(Counts)
 		m[key] = c
 	}

@@ -13,8 +13,10 @@
 //	r := srv.Resolver()
 //
 // Records can be added, changed and removed while the server runs (Set,
-// Update, Delete), and it counts the queries it receives (Queries, Count,
-// TCPQueries), so tests can check caching. Faults.Hold holds answers until a
+// Update, Delete); SetFallback answers names absent from the zone from a
+// function, for tests with more names than a zone should hold. It counts
+// the queries it receives (Queries, Count, TCPQueries), so tests can check
+// caching. Faults.Hold holds answers until a
 // channel is closed, to line up concurrent lookups without sleeping; close
 // it before Close, which waits (up to 5 s) for the answers in progress.
 // Faults.Types limits faults to some query types, e.g. a failing AAAA

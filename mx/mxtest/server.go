@@ -25,18 +25,19 @@ const maxChase = 16
 // counts queries. Records and faults can be changed while it runs; all
 // methods are safe for concurrent use.
 type Server struct {
-	mu      sync.Mutex
-	zone    map[string]Domain
-	faults  Faults
-	negTTL  uint32
-	total   int
-	tcp     int
-	counts  map[string]int
-	udpSrv  *dns.Server
-	tcpSrv  *dns.Server
-	addr    string
-	closed  bool
-	closeMu sync.Mutex
+	mu       sync.Mutex
+	zone     map[string]Domain
+	faults   Faults
+	negTTL   uint32
+	total    int
+	tcp      int
+	counts   map[string]int
+	fallback func(name string) (Domain, bool)
+	udpSrv   *dns.Server
+	tcpSrv   *dns.Server
+	addr     string
+	closed   bool
+	closeMu  sync.Mutex
 }
 
 // NewServer starts a server for zone on 127.0.0.1 (UDP and TCP, one port).
@@ -138,6 +139,29 @@ func (s *Server) Delete(name string) {
 	delete(s.zone, canonical(name))
 }
 
+// SetFallback makes f answer for the names absent from the zone: it is
+// given the lower-case absolute name ("d1.example.") and returns its
+// records, or false for a name that does not exist. It lets a test serve
+// more names than it would want to hold, such as a distinct MX host for
+// each of 100,000 domains; f must be safe for concurrent use and quick,
+// as it is called with the server's lock held. nil (the start) → names
+// absent from the zone do not exist.
+func (s *Server) SetFallback(f func(name string) (Domain, bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fallback = f
+}
+
+// lookup returns the records of name, from the zone or the fallback;
+// s.mu is held.
+func (s *Server) lookup(name string) (Domain, bool) {
+	d, ok := s.zone[name]
+	if !ok && s.fallback != nil {
+		d, ok = s.fallback(name)
+	}
+	return d, ok
+}
+
 // SetFaults sets faults for every query (on top of per-name faults).
 func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
@@ -203,7 +227,8 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	s.counts[name+" "+dns.TypeToString[q.Qtype]]++
 	var faults Faults
-	for _, f := range []Faults{s.faults, s.zone[name].Faults} {
+	own, _ := s.lookup(name)
+	for _, f := range []Faults{s.faults, own.Faults} {
 		if f.applies(q.Qtype) {
 			faults = faults.or(f)
 		}
@@ -255,7 +280,7 @@ func (s *Server) answer(m *dns.Msg, name string, qtype uint16, negTTL uint32) {
 	cur := name
 	seen := map[string]bool{}
 	for range maxChase {
-		d, ok := s.zone[cur]
+		d, ok := s.lookup(cur)
 		if !ok {
 			m.Rcode = dns.RcodeNameError
 			break
