@@ -73,9 +73,11 @@ type Client struct {
 	QueueWorkers int
 	// QueuePerDomain caps the queued messages for one recipient domain
 	// that Run delivers at once, so that a big campaign to one domain
-	// leaves workers for the others. 0 → the Direct transport's
-	// Limits.MaxConnections (or DefaultMaxConnections), or
-	// queue.DefaultPerKey with another Transport; negative → no cap.
+	// leaves workers for the others. 0 → twice the Direct transport's
+	// Limits.MaxConnections (or DefaultMaxConnections), so that its
+	// connections carry the next attempts while the last ones' outcomes
+	// are committed, or queue.DefaultPerKey with another Transport;
+	// negative → no cap.
 	QueuePerDomain int
 
 	// Suppressions, if set, is the suppression list: every recipient is

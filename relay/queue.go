@@ -411,12 +411,18 @@ func (s *deferredStash) take(id string) []RecipientResult {
 	return rs
 }
 
-// perDomainDefault is the queue's default cap per recipient domain: the
-// Direct transport's connection cap, so that queued messages do not wait
-// for connections in the pool; queue.DefaultPerKey for other transports.
+// perDomainDefault is the queue's default cap per recipient domain: twice
+// the Direct transport's connection cap, queue.DefaultPerKey for other
+// transports. An attempt holds its lease past its SMTP session, until its
+// outcome is committed (for a durable store, a group commit: an fsync
+// away), and the connection is free for another attempt meanwhile; with
+// leases capped at the connection cap, the connections sat idle for those
+// commits (measured with boltstore: 0.39× of Send's rate at 5 KB; twice
+// the cap keeps them busy). Attempts beyond the connections wait in the
+// pool, briefly, as they do for any cap.
 func (c *Client) perDomainDefault() int {
 	if d, ok := c.transport().(*Direct); ok {
-		return d.Limits.withDefaults().MaxConnections
+		return 2 * d.Limits.withDefaults().MaxConnections
 	}
 	return queue.DefaultPerKey
 }

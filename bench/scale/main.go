@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mxrelay/mxrelay/bench/internal/goals"
 	"github.com/mxrelay/mxrelay/bench/internal/sink"
 	"github.com/mxrelay/mxrelay/mx"
 	"github.com/mxrelay/mxrelay/mx/mxtest"
@@ -96,6 +97,9 @@ func measure(dns *mxtest.Server, t *relay.Direct, r *mx.Resolver, c *relay.Clien
 	return sample{heap: ms.HeapInuse, dests: t.Destinations(), dns: r.CachedLookups(),
 		domains: len(st.ByDomain), mxs: len(st.ByMX)}
 }
+
+// mb is a heap figure in MB.
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
 
 func (s sample) print(what string) {
 	fmt.Printf("%-34s heap in use %7.1f MB   pooled destinations %6d   cached DNS lookups %6d   stats domains %6d   stats MX hosts %6d\n",
@@ -174,7 +178,18 @@ func run(n, senders int, idle time.Duration) error {
 	after := measure(dns, t, res, c)
 	after.print(fmt.Sprintf("after (idle state freed, %.0f s)", time.Since(waited).Seconds()))
 	fmt.Printf("peak − before %.1f MB; after − before %.1f MB\n",
-		(float64(peak.heap)-float64(before.heap))/(1<<20), (float64(after.heap)-float64(before.heap))/(1<<20))
+		mb(peak.heap)-mb(before.heap), mb(after.heap)-mb(before.heap))
+	rec := func(what, value, goal string, met bool) {
+		goals.Record(goals.Line{Bench: "scale", What: fmt.Sprintf("%d domains: %s", n, what), Value: value, Goal: goal, Met: met})
+	}
+	rec("heap in use before / peak / after the idle state is freed",
+		fmt.Sprintf("%.1f / %.1f / %.1f MB", mb(before.heap), mb(peak.heap), mb(after.heap)), "", false)
+	rec("pooled destinations after the idle time", strconv.Itoa(after.dests), "0", after.dests == 0)
+	rec("cached DNS lookups at the peak / after", fmt.Sprintf("%d / %d", peak.dns, after.dns),
+		fmt.Sprintf("≤ %d (mx.DefaultCacheSize)", mx.DefaultCacheSize), max(peak.dns, after.dns) <= mx.DefaultCacheSize)
+	rec("Stats.ByDomain entries after", strconv.Itoa(after.domains),
+		fmt.Sprintf("≤ %d (relay.StatsKeys)", relay.StatsKeys), after.domains <= relay.StatsKeys)
+	rec("delivered", fmt.Sprintf("%d of %d", delivered.Load(), n), "all", delivered.Load() == int64(n))
 	if after.dests != 0 {
 		return fmt.Errorf("%d destinations still kept after the idle time", after.dests)
 	}
