@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mxrelay/mxrelay/queue"
 )
 
@@ -130,6 +132,16 @@ func (s *Store) Claim(ctx context.Context, r queue.ClaimRequest) ([]*queue.Job, 
 		err = s.leaseTx(ctx, collect, s.sql.claim, r.Now, r.Max, r.Owner, token, until)
 	} else {
 		err = s.leaseTx(ctx, collect, s.sql.claimPerKey, r.Now, r.Max, r.PerKey, r.Owner, token, until, s.schema)
+		var pgErr *pgconn.PgError
+		if err != nil && ctx.Err() == nil && errors.As(err, &pgErr) && pgErr.Code == "57014" {
+			// claim_keyed's wait for a key's row (its second pass, under
+			// lock_timeout) is now and then reported as a cancel "due to
+			// user request" that no one sent (seen under concurrent Puts:
+			// a lock timeout racing the lock's grant). The transaction
+			// rolled back, nothing was leased: claim again, once.
+			out, dues = out[:0], map[string]time.Time{}
+			err = s.leaseTx(ctx, collect, s.sql.claimPerKey, r.Now, r.Max, r.PerKey, r.Owner, token, until, s.schema)
+		}
 	}
 	if err != nil {
 		return nil, s.dbError("claim", err)

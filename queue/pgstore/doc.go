@@ -11,7 +11,8 @@
 // tables of the add-on interfaces (suppressions; history and
 // history_rcpt; outbox_heads and outbox_items), a meta table that
 // records the schema version, the routing_keys table with the triggers on
-// jobs that keep it (schema version 5), and the claim_keyed function
+// jobs that keep it (schema version 5), the limits the instances share
+// (dest_slots and dest_state, schema version 6), and the claim_keyed function
 // (Claim under a per-key cap, run in the server). Creation and upgrades
 // run in one transaction under an advisory lock, so processes that start
 // together migrate once; a schema written by a newer release is refused with a
@@ -128,6 +129,27 @@
 // (OutboxClaim.Now), leases survive a restart, and claims commit with
 // synchronous_commit off. Endpoint names are text in byte order
 // (collation "C"); one that is not UTF-8 is refused with queue.ErrInvalid.
+//
+// # Limits shared by instances
+//
+// Store is also a queue.LimitStore (schema version 6): relay.Direct's
+// SharedLimits, so that the instances sharing a schema hold one
+// connection cap, one message rate and one back-off per MX host. A
+// connection slot is a row of dest_slots: AcquireSlot is one statement
+// that, under the host's dest_state row lock, deletes the host's expired
+// slots, counts the rest (every process's) and inserts one if under the
+// cap and the back-off allows; ReleaseSlot deletes it and NOTIFYs a
+// channel of its own, which the wake-up listener also LISTENs on
+// (SlotReleased), so a waiter elsewhere tries at once instead of at its
+// next poll. Each store renews the slots it holds every SlotTTL/3 in one
+// statement; the slots of a process that died end after SlotTTL
+// (DefaultSlotTTL, 30 s), and Close deletes the store's slots. A rate is
+// GCRA state (the theoretical arrival time of the next turn) in the same
+// row, taken several turns at a time (TakeTurns). NoteBackoff only makes
+// the row stricter: a later pause, fewer connections allowed (recovering
+// by itself at queue.AllowedRecovery), the rule whose end is later.
+// Times here are the server's clock (clock_timestamp), so that instances
+// whose clocks differ agree on when a slot ends or a turn comes.
 //
 // # Tests
 //

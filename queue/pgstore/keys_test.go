@@ -13,11 +13,19 @@ import (
 )
 
 // dropKeysSQL undoes what schema version 5 added but claim_keyed (which
-// the migration replaces), for tests that rewind a schema's version.
+// the migration replaces), and what version 6 added, for tests that
+// rewind a schema's version.
 func dropKeysSQL(schema string) string {
-	return "DROP TRIGGER jobs_keys_insert ON " + schema + ".jobs; DROP TRIGGER jobs_keys_update ON " + schema + ".jobs; " +
+	return dropLimitsSQL(schema) + "; " + "DROP TRIGGER jobs_keys_insert ON " + schema + ".jobs; DROP TRIGGER jobs_keys_update ON " + schema + ".jobs; " +
 		"DROP FUNCTION " + schema + ".jobs_inserted(), " + schema + ".job_due_lowered(), " +
 		schema + ".note_due(text[], timestamptz[]); DROP TABLE " + schema + ".routing_keys"
+}
+
+// dropLimitsSQL drops what schema version 6 added (limits.go), for tests
+// that rebuild an earlier version.
+func dropLimitsSQL(schema string) string {
+	return "DROP FUNCTION " + schema + ".acquire_slot, " + schema + ".take_turns, " + schema + ".note_backoff, " +
+		schema + ".lock_dest; DROP TABLE " + schema + ".dest_slots, " + schema + ".dest_state"
 }
 
 // keyDue returns the routing_keys row's due for key, or nil without a row.

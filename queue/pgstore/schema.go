@@ -14,7 +14,7 @@ import (
 // understands. A database whose schema has a higher version was migrated by
 // a newer release of this package; Open refuses it with a
 // *SchemaVersionError rather than guess.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // ErrSchemaTooNew matches (errors.Is) a *SchemaVersionError: the schema
 // was created by a newer release of pgstore.
@@ -169,6 +169,10 @@ var migrations = []string{
 	// 5: the routing_keys table, its triggers, and claim_keyed reading it
 	// (keys.go).
 	migrationKeys,
+
+	// 6: the limits shared by the instances: connection slots, message
+	// rates and back-off per destination (limits.go).
+	migrationLimits,
 }
 
 // migrate creates or upgrades the schema under a transaction-scoped

@@ -51,6 +51,11 @@ type Options struct {
 	Committers int
 	// CommitTimeout bounds one group commit; 0 → 30 seconds.
 	CommitTimeout time.Duration
+	// SlotTTL is how long a connection slot (queue.LimitStore) outlives
+	// the store's last renewal of it: the store renews its slots every
+	// SlotTTL/3, and the slots of a process that died end within SlotTTL.
+	// 0 → DefaultSlotTTL.
+	SlotTTL time.Duration
 	// Logger receives connection events of the wake-up listener; nil →
 	// silent.
 	Logger *slog.Logger
@@ -80,12 +85,24 @@ type Store struct {
 
 	wakeOnce sync.Once
 	wakeC    chan struct{}
+
+	// queue.LimitStore (limits.go)
+	lsql        limitsSQL
+	owner       string // this store's name in dest_slots
+	slotSeq     atomic.Uint64
+	slotChannel string // NOTIFY channel of released slots
+	slotC       chan struct{}
+	renewOnce   sync.Once
+	renewing    atomic.Bool
+	limitsMu    sync.Mutex
+	held        map[string]struct{} // the slots it renews
 }
 
 var (
-	_ queue.Store  = (*Store)(nil)
-	_ queue.Waker  = (*Store)(nil)
-	_ fmt.Stringer = (*Store)(nil)
+	_ queue.Store      = (*Store)(nil)
+	_ queue.Waker      = (*Store)(nil)
+	_ queue.LimitStore = (*Store)(nil)
+	_ fmt.Stringer     = (*Store)(nil)
 )
 
 // Open connects to the database named by dsn (a PostgreSQL URL or
@@ -181,6 +198,9 @@ func (o *Options) fill() error {
 	if o.CommitTimeout <= 0 {
 		o.CommitTimeout = 30 * time.Second
 	}
+	if o.SlotTTL <= 0 {
+		o.SlotTTL = DefaultSlotTTL
+	}
 	return nil
 }
 
@@ -203,7 +223,12 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error
 		channel: "mxrelay_" + hex.EncodeToString(sum[:8]),
 		puts:    make(chan *putReq, o.MaxBatch),
 		wakeC:   make(chan struct{}, 1),
+		slotC:   make(chan struct{}, 1),
+		held:    make(map[string]struct{}),
+		owner:   queue.NewID(time.Now()),
 	}
+	s.slotChannel = s.channel + "_slots"
+	s.lsql = prepareLimitsSQL(s.q)
 	s.sql = prepareSQL(s.q)
 	s.hsql = prepareHistorySQL(s.q)
 	s.osql = prepareOutboxSQL(s.q)
@@ -234,6 +259,7 @@ func (s *Store) Close() error {
 	if wasClosed {
 		return nil
 	}
+	s.releaseAllSlots()
 	s.cancel()
 	s.wg.Wait()
 	// Fail requests that raced with Close.

@@ -10,7 +10,8 @@ import (
 
 // Wake implements queue.Waker. The first call starts a listener on a
 // dedicated connection (never one of the pool's: a pooled connection would
-// stay LISTENing after release) that signals on the returned channel when
+// stay LISTENing after release; it also hears SlotReleased's
+// announcements) that signals on the returned channel when
 // another process enqueues a due job, or releases or retries one. Notifications sent
 // while the listener is disconnected are lost, so after every (re)connect
 // and LISTEN it signals once; the queue's polling covers the rest. Signals
@@ -31,6 +32,14 @@ func (s *Store) Wake() <-chan struct{} {
 func (s *Store) signal() {
 	select {
 	case s.wakeC <- struct{}{}:
+	default:
+	}
+}
+
+// slotSignal tells SlotReleased's reader that a slot may be free.
+func (s *Store) slotSignal() {
+	select {
+	case s.slotC <- struct{}{}:
 	default:
 	}
 }
@@ -71,16 +80,23 @@ func (s *Store) listenOnce(connected func()) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(s.ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(s.ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()+
+		"; LISTEN "+pgx.Identifier{s.slotChannel}.Sanitize()); err != nil {
 		return err
 	}
 	connected()
 	s.log(slog.LevelDebug, "pgstore: listening for wake-ups", "channel", s.channel)
 	s.signal() // whatever was sent while we were away
+	s.slotSignal()
 	for {
-		if _, err := conn.WaitForNotification(s.ctx); err != nil {
+		n, err := conn.WaitForNotification(s.ctx)
+		if err != nil {
 			return err
 		}
-		s.signal()
+		if n.Channel == s.slotChannel {
+			s.slotSignal()
+		} else {
+			s.signal()
+		}
 	}
 }
