@@ -57,7 +57,10 @@ func (a *attempt) backoff(ctx context.Context, d *destination, err error) *Backo
 		a.bounceRules = append(a.bounceRules, r.Name)
 	}
 	if r.Slow > 0 || r.Suspend {
-		news = d.applyRule(r, now) || news
+		if d.applyRule(r, now) {
+			news = true
+			a.t.shareBackoff(d)
+		}
 	}
 	if !news {
 		return r

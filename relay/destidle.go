@@ -1,6 +1,10 @@
 package relay
 
-import "time"
+import (
+	"time"
+
+	"github.com/mxrelay/mxrelay/queue"
+)
 
 // DefaultDestinationIdleTime is how long the state of an MX host (its
 // shaping, its automatic back-off, the count of its connections) is kept
@@ -64,10 +68,11 @@ func (p *pool) timedSweep() {
 	p.sweeper.Reset(p.sweepInterval())
 }
 
-// destFor is dest for a transport whose idle time is ttl.
-func (p *pool) destFor(host string, limits DestinationLimits, ttl time.Duration) *destination {
+// destFor is dest for a transport whose idle time is ttl and whose shared
+// limits are shared.
+func (p *pool) destFor(host string, limits DestinationLimits, ttl time.Duration, shared queue.LimitStore) *destination {
 	p.mu.Lock()
-	p.ttl = ttl
+	p.ttl, p.shared = ttl, shared
 	p.mu.Unlock()
 	return p.dest(host, limits)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mxrelay/mxrelay/mx"
+	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/internal/smtpclient"
 )
 
@@ -96,6 +97,29 @@ type Direct struct {
 	// back-off rule, or with a connection open, is kept until that ends,
 	// whatever this says. 0 → DefaultDestinationIdleTime (10 minutes).
 	DestinationIdleTime time.Duration
+	// SharedLimits, when set, makes the limits of each MX host hold
+	// across every process that shares the store: the connection cap
+	// (a slot per connection), MessagesPerMinute and the back-off after
+	// push-backs and back-off rules, as if one process sent for all.
+	// Set it to the queue.LimitStore the instances share, a
+	// *pgstore.Store; nil → the limits are this process's alone. A
+	// Client without a Transport uses its Store when that is a
+	// LimitStore.
+	//
+	// The cost is one round trip to the store per new connection (not
+	// per message: a connection carries MaxMessagesPerConnection), and
+	// one per batch of turns of a rate (a quarter of a second's worth,
+	// at most the burst). The connection cap is exact; the slots of a
+	// process that died end after the store's slot lifetime
+	// (pgstore.DefaultSlotTTL, 30 s). Turns not used within a second are
+	// dropped, so the rate across processes stays within the limit plus
+	// one burst. A push-back or a back-off rule seen by one process is
+	// written at once and read by the others at their next new
+	// connection to the host; their sessions already open carry on until
+	// they close. An attempt waits at most 2 minutes for a slot held by
+	// other processes, then its recipients are deferred; so are they
+	// while the store cannot be reached.
+	SharedLimits queue.LimitStore
 
 	// MaxMXAddresses caps the MX addresses one delivery attempt for a
 	// domain considers, across all its MX hosts in preference order:

@@ -104,4 +104,13 @@
 // [github.com/mxrelay/mxrelay/relay/console] puts all of it, with the
 // queue, the statistics and the suppression list, in a web console the
 // application mounts.
+//
+// # Several instances
+//
+// Instances of an application that share a pgstore schema as their
+// Client.Store share its queue, suppressions, history and webhook outbox;
+// with [Direct.SharedLimits] set to the same store (a Client without a
+// Transport does it by itself) they also share each MX host's connection
+// cap, message rate and back-off, so that N instances open no more
+// connections to a receiver than one would.
 package relay

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"github.com/mxrelay/mxrelay/queue"
 	"net/netip"
 	"slices"
 	"sync"
@@ -37,6 +38,7 @@ type pool struct {
 	lastSweep time.Time
 	clock     func() time.Time // nil → time.Now; tests set it
 	ttl       time.Duration    // how long unused state is kept; 0 → destIdleTTL
+	shared    queue.LimitStore // Direct.SharedLimits; nil → none
 	sweeper   *time.Timer      // sweeps while dests is not empty; nil when it is
 }
 
@@ -68,6 +70,7 @@ type destination struct {
 
 	open    int // connections open, idle ones included
 	idle    []*session
+	slots   []string      // shared slots (Direct.SharedLimits) of the open connections
 	changed chan struct{} // closed and replaced when open or idle changes
 
 	refs     int       // attempts holding it (dest without release); p.mu
@@ -104,7 +107,11 @@ func (p *pool) dest(host string, limits DestinationLimits) *destination {
 	d := p.dests[host]
 	if d == nil {
 		d = &destination{host: host, limits: limits, changed: make(chan struct{})}
-		d.shaper.init(limits)
+		sl := limits
+		if p.shared != nil {
+			sl.MessagesPerMinute = 0 // the shared rate replaces the local one (shared.go)
+		}
+		d.shaper.init(sl)
 		p.dests[host] = d
 		p.armSweeper()
 	}
@@ -218,8 +225,10 @@ func (p *pool) overLimit(d *destination) bool {
 func (p *pool) drop(d *destination) {
 	p.mu.Lock()
 	d.open--
+	slot := p.closedConn(d)
 	d.notify()
 	p.mu.Unlock()
+	p.releaseShared(d.host, slot)
 }
 
 // put returns a session after a transaction: kept for the next message if
@@ -241,9 +250,11 @@ func (p *pool) put(d *destination, s *session, idle time.Duration) {
 			}
 		}
 		d.open--
+		slot := p.closedConn(d)
 		d.notify()
 		p.mu.Unlock()
 		s.quit()
+		p.releaseShared(d.host, slot)
 	})
 	d.idle = append(d.idle, s)
 	d.notify()
@@ -254,12 +265,16 @@ func (p *pool) put(d *destination, s *session, idle time.Duration) {
 func (p *pool) closeIdle() {
 	p.mu.Lock()
 	var closing []*session
+	var slots [][2]string // host, slot: released once closed
 	for _, d := range p.dests {
 		kept := d.idle[:0]
 		for _, s := range d.idle {
 			if s.timer.Stop() {
 				closing = append(closing, s)
 				d.open--
+				if slot := p.closedConn(d); slot != "" {
+					slots = append(slots, [2]string{d.host, slot})
+				}
 			} else {
 				kept = append(kept, s)
 			}
@@ -271,5 +286,8 @@ func (p *pool) closeIdle() {
 	p.mu.Unlock()
 	for _, s := range closing {
 		s.quit()
+	}
+	for _, hs := range slots {
+		p.releaseShared(hs[0], hs[1])
 	}
 }

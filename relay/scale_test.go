@@ -34,9 +34,9 @@ func TestPoolSweeperFreesIdleState(t *testing.T) {
 	p := &tr.pool
 	lim := DestinationLimits{}.withDefaults()
 	for i := range 100 {
-		p.release(p.destFor(fmt.Sprintf("mx%d.example", i), lim, tr.destinationIdleTime()))
+		p.release(p.destFor(fmt.Sprintf("mx%d.example", i), lim, tr.destinationIdleTime(), nil))
 	}
-	suspended := p.destFor("suspended.example", lim, tr.destinationIdleTime())
+	suspended := p.destFor("suspended.example", lim, tr.destinationIdleTime(), nil)
 	suspended.applyRule(&BackoffRule{Name: "blocked", Suspend: true, For: time.Hour}, time.Now())
 	p.release(suspended)
 

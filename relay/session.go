@@ -24,7 +24,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 		return false
 	}
 
-	d := c.pool.destFor(host, c.limitsFor(host), c.destinationIdleTime())
+	d := c.pool.destFor(host, c.limitsFor(host), c.destinationIdleTime(), c.SharedLimits)
 	defer c.pool.release(d)
 	if until, cooling := d.coolingUntil(time.Now()); cooling {
 		why := "the host pushed back"
@@ -33,6 +33,10 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 		}
 		a.lastErr = &Error{Host: host, Enhanced: "4.4.5",
 			Message: why + "; not connecting again before " + until.UTC().Format(time.RFC3339)}
+		return false
+	}
+	if err := a.sharedTurn(ctx, d); err != nil {
+		a.lastErr = err
 		return false
 	}
 	if err := d.waitTurn(ctx); err != nil {
@@ -53,6 +57,11 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 			return false
 		}
 		if s == nil {
+			if err := a.sharedSlot(ctx, d); err != nil {
+				c.pool.drop(d)
+				a.lastErr = err
+				return false
+			}
 			if s, err = a.dial(ctx, d, allowed, pol); err != nil {
 				c.pool.drop(d)
 				a.lastErr = err
@@ -247,6 +256,7 @@ func (a *attempt) connect(ctx context.Context, d *destination, ip netip.Addr, bu
 		log.Info("connect failed", "err", err)
 		if pushBack(err) {
 			d.pushedBack(time.Now())
+			c.shareBackoff(d)
 		}
 		a.backoff(ctx, d, err)
 		return nil, hostError(host, "connect", err)

@@ -89,6 +89,11 @@ type shaper struct {
 	tokens    float64
 	lastToken time.Time
 
+	// turns of the shared rate taken from Direct.SharedLimits and not
+	// used yet, taken at turnsAt (shared.go).
+	turns   int
+	turnsAt time.Time
+
 	// rule is the back-off rule in force (backoffrules.go), until
 	// ruleUntil; nil when none.
 	rule      *BackoffRule

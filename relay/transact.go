@@ -57,6 +57,7 @@ func (a *attempt) transact(ctx context.Context, s *session, d *destination) bool
 		}
 		if saw421(tx, err) {
 			d.pushedBack(time.Now())
+			a.t.shareBackoff(d)
 		}
 		ruled := a.backoff(ctx, d, err)
 		if tx == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mxrelay/mxrelay/queue"
 	"log/slog"
 )
 
@@ -64,6 +65,9 @@ func (c *Client) transport() Transport {
 	c.tOnce.Do(func() {
 		c.direct = &Direct{Hostname: c.Hostname, Resolver: c.Resolver, Port: c.Port,
 			AllowPrivateAddrs: c.AllowPrivateAddrs}
+		if ls, ok := c.Store.(queue.LimitStore); ok {
+			c.direct.SharedLimits = ls
+		}
 	})
 	return c.direct
 }
