@@ -58,7 +58,7 @@ func (a *attempt) tryHost(ctx context.Context, host string) bool {
 		}
 		if s == nil {
 			if err := a.sharedSlot(ctx, d); err != nil {
-				c.pool.drop(d)
+				c.pool.unreserve(d) // no shared slot was taken: none to give back
 				a.lastErr = err
 				return false
 			}

@@ -83,8 +83,13 @@ func (a *attempt) sharedSlot(ctx context.Context, d *destination) error {
 // release that fails leaves the slot to end by itself (the store stops
 // renewing it).
 func (p *pool) releaseShared(host, slot string) {
+	if slot == "" {
+		return
+	}
+	p.mu.Lock()
 	ls := p.shared
-	if ls == nil || slot == "" {
+	p.mu.Unlock()
+	if ls == nil {
 		return
 	}
 	go func() {
@@ -92,6 +97,15 @@ func (p *pool) releaseShared(host, slot string) {
 		defer cancel()
 		ls.ReleaseSlot(ctx, host, slot) //nolint:errcheck // the slot ends by itself if this fails
 	}()
+}
+
+// unreserve gives back a connection reserved by take for which no shared
+// slot was taken: drop would release another connection's slot.
+func (p *pool) unreserve(d *destination) {
+	p.mu.Lock()
+	d.open--
+	d.notify()
+	p.mu.Unlock()
 }
 
 // closedConn is called, p.mu held, where d.open goes down by one: it
